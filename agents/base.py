@@ -1,0 +1,85 @@
+"""The agent protocol, the records of a rollout, and the loop that produces them.
+
+An agent turns observations into drafted blocks (``act``), hears what happened after each step
+(``observe``) and learns from finished episodes (``learn``). Any object with these methods can
+be trained by ``cultural-kd train --agent module:Class``; the environment does not change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import gymnasium as gym
+import numpy as np
+
+
+@dataclass
+class Transition:
+    """One environment step as an agent sees it."""
+
+    action: np.ndarray
+    """The drafted block that was sent, (G,) int64."""
+    observation: dict[str, np.ndarray]
+    """The observation after the step."""
+    reward: float
+    """The step's reward."""
+    terminated: bool
+    """Whether a stop token ended the episode."""
+    truncated: bool
+    """Whether the length budget ended the episode."""
+    info: dict[str, Any]
+    """The environment's step info (acceptance, correction, teacher log-probabilities ...)."""
+
+
+@dataclass
+class Episode:
+    """A finished episode: the prompt, the response and every step."""
+
+    sample_id: str
+    """Id of the dataset item."""
+    query_ids: np.ndarray
+    """The student's prompt, (P,) int64."""
+    response_ids: np.ndarray
+    """The final response, (T,) int64."""
+    transitions: list[Transition] = field(default_factory=list)
+    """Steps in order."""
+
+    @property
+    def total_reward(self) -> float:
+        """Sum of the step rewards."""
+        return float(sum(transition.reward for transition in self.transitions))
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """What the training loop needs from an agent."""
+
+    def begin_episode(self, observation: dict[str, np.ndarray], info: dict[str, Any]) -> None:
+        """Prepare for a new episode that starts at ``observation``."""
+
+    def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        """Return the next drafted block, a (G,) int64 array with 1 <= G <= the env's block_size."""
+
+    def observe(self, transition: Transition) -> None:
+        """Take note of the step that followed the last ``act``."""
+
+    def learn(self, episode: Episode) -> dict[str, float]:
+        """Learn from a finished episode; return metrics, namespaced such as ``losses/kd``."""
+
+
+def run_episode(env: gym.Env, agent: Agent, options: dict[str, Any] | None = None, seed: int | None = None) -> Episode:
+    """Roll out one episode of ``agent`` in ``env`` and return it."""
+    observation, info = env.reset(seed=seed, options=options)
+    agent.begin_episode(observation, info)
+    episode = Episode(sample_id=info.get("sample_id", ""), query_ids=observation["query"], response_ids=observation["response"])
+    done = False
+    while not done:
+        action = np.asarray(agent.act(observation), dtype=np.int64)
+        observation, reward, terminated, truncated, step_info = env.step(action)
+        transition = Transition(action, observation, float(reward), bool(terminated), bool(truncated), step_info)
+        agent.observe(transition)
+        episode.transitions.append(transition)
+        done = terminated or truncated
+    episode.response_ids = observation["response"]
+    return episode

@@ -1,0 +1,197 @@
+"""The SKD agent: the student drafts blocks and learns a per-token divergence to the teacher.
+
+With the environment's acceptance rule this is speculative knowledge distillation (SKD). Set the
+env's ``acceptance.top_k`` to 1 and ``min_prob`` to 1 for a teacher that replaces every draft:
+the trajectory is then written by the teacher and the agent does supervised knowledge
+distillation (KD) on it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.base import Episode, Transition
+from agents.gamma import next_block_size
+from agents.losses import DIVERGENCES, token_divergence
+from agents.optim import GuardedOptimizer, OptimConfig
+from agents.student import StudentDrafter
+from cultural_env.config_fields import require_choice, require_range
+from cultural_env.models import check_tokenizers_match, load_causal_lm, load_tokenizer
+from cultural_env.teacher_record import TeacherLogProbs
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SKDConfig:
+    """The student model, its drafting, and its distillation loss."""
+
+    student: str = "embedded:tiny-student"
+    """Student model: a hub id, a local folder, or ``embedded:tiny-student``."""
+    device: str = "auto"
+    """Student device: "auto", "cpu", "cuda", "cuda:N"."""
+    dtype: str = "float32"
+    """Student weights dtype: "float32", "bfloat16" or "float16"."""
+    attn_implementation: str | None = None
+    """Attention kernel passed to transformers; None keeps its default."""
+    trust_remote_code: bool = False
+    """Allow model code from the student's repository to run."""
+    gamma_init: int = 4
+    """Draft length of the first block of each episode."""
+    gamma_max: int | None = None
+    """Largest draft length; None uses the env's block_size."""
+    draft_temperature: float = 0.7
+    """Student sampling temperature while drafting (0 = greedy)."""
+    draft_top_p: float = 1.0
+    """Student nucleus mass while drafting, in (0, 1]."""
+    loss: str = "forward_kl"
+    """Per-token divergence: "forward_kl" KL(p_t||p_s), "reverse_kl" KL(p_s||p_t), or "jsd"."""
+    jsd_beta: float = 0.5
+    """Teacher weight of the generalized JSD, in (0, 1)."""
+    loss_temperature: float | None = None
+    """Temperature of the student's distribution in the loss; None uses the teacher's acceptance temperature."""
+
+    def __post_init__(self) -> None:
+        require_range("gamma_init", self.gamma_init, minimum=1, integer=True)
+        if self.gamma_max is not None:
+            require_range("gamma_max", self.gamma_max, minimum=1, integer=True)
+        require_range("draft_temperature", self.draft_temperature, minimum=0.0)
+        require_range("draft_top_p", self.draft_top_p, minimum=0.0, maximum=1.0, exclusive_minimum=True)
+        require_choice("loss", self.loss, DIVERGENCES)
+        require_range("jsd_beta", self.jsd_beta, minimum=0.0, maximum=1.0)
+        if self.loss == "jsd" and self.jsd_beta in (0.0, 1.0):
+            require_range("jsd_beta", self.jsd_beta, minimum=0.0, maximum=0.999, exclusive_minimum=True)
+        if self.loss_temperature is not None:
+            require_range("loss_temperature", self.loss_temperature, minimum=0.0, exclusive_minimum=True)
+
+
+class SKDAgent:
+    """A student policy that drafts for the environment and distils the teacher's distributions.
+
+    Args:
+        config: student, drafting and loss settings.
+        env: the (unwrapped) :class:`~cultural_env.env.CulturalTokenEnv`; the agent reads its
+            tokenizer, block size, length budget, stop tokens and teacher temperature.
+        optim: optimizer settings.
+        total_steps: optimizer steps in the run, for the learning-rate schedule.
+        model: an already loaded student, instead of ``config.student``.
+    """
+
+    def __init__(
+        self,
+        config: SKDConfig,
+        env: Any,
+        optim: OptimConfig | None = None,
+        total_steps: int = 1,
+        model: torch.nn.Module | None = None,
+    ) -> None:
+        self.config = config
+        self.env = env
+        self.tokenizer = env.tokenizer
+        if model is None:
+            check_tokenizers_match(env.tokenizer, load_tokenizer(config.student, config.trust_remote_code))
+        self.model = load_causal_lm(
+            model if model is not None else config.student,
+            device=config.device,
+            dtype=config.dtype,
+            attn_implementation=config.attn_implementation,
+            trust_remote_code=config.trust_remote_code,
+        )
+        self.device = next(self.model.parameters()).device
+        self.vocab_size = env.vocab_size
+        self.gamma_max = config.gamma_max or env.config.block_size
+        if self.gamma_max > env.config.block_size:
+            from cultural_env.errors import ConfigError
+
+            raise ConfigError(
+                f"agent.gamma_max={self.gamma_max} exceeds env.block_size={env.config.block_size}; lower gamma_max or raise block_size"
+            )
+        self.loss_temperature = config.loss_temperature or env.config.acceptance.temperature
+        self.drafter = StudentDrafter(self.model, self.vocab_size, env.stop_ids)
+        self.optimizer = GuardedOptimizer(self.model, optim or OptimConfig(), total_steps)
+        self.gamma = min(config.gamma_init, self.gamma_max)
+        self.gamma_history: list[int] = []
+
+    # ----------------------------------------------------------------- acting
+
+    def seed(self, seed: int) -> None:
+        """Seed the drafting RNG."""
+        self.drafter.seed(seed)
+
+    def begin_episode(self, observation: dict[str, np.ndarray], info: dict[str, Any]) -> None:
+        """Reset the draft length and the student's cache."""
+        self.drafter.reset()
+        self.gamma = min(self.config.gamma_init, self.gamma_max)
+        self.gamma_history = []
+
+    def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        """Draft the next block of up to gamma tokens, within the remaining length budget."""
+        sequence = observation["query"].tolist() + observation["response"].tolist()
+        remaining = self.env.config.max_new_tokens - len(observation["response"])
+        length = max(1, min(self.gamma, remaining))
+        self.gamma_history.append(length)
+        self.model.eval()
+        return self.drafter.draft(sequence, length, self.config.draft_temperature, self.config.draft_top_p)
+
+    def observe(self, transition: Transition) -> None:
+        """Adapt gamma to how much of the block the teacher accepted."""
+        block_length = len(transition.info["accepted"])
+        self.gamma = next_block_size(self.gamma, transition.info["num_accepted"], block_length, self.gamma_max)
+
+    # ----------------------------------------------------------------- learning
+
+    def loss(self, episode: Episode) -> tuple[torch.Tensor, int]:
+        """Return the mean per-token divergence over the episode's response and its token count.
+
+        One student forward with gradients over prompt plus response; the teacher side is the
+        log-probabilities the environment recorded while verifying, so the teacher is not run again.
+        """
+        teacher_log_probs = TeacherLogProbs.concatenate(
+            [transition.info["teacher_log_probs"] for transition in episode.transitions]
+        ).to(self.device)  # (T, V)
+        student_log_probs = self.student_log_probs(episode.query_ids, episode.response_ids)  # (T, V)
+        per_token = token_divergence(student_log_probs, teacher_log_probs, self.config.loss, self.config.jsd_beta)  # (T,)
+        return per_token.mean(), per_token.shape[0]
+
+    def student_log_probs(self, query_ids: np.ndarray, response_ids: np.ndarray) -> torch.Tensor:
+        """Student log-probabilities (T, V) at the loss temperature for each response position."""
+        response_length = len(response_ids)
+        input_ids = torch.as_tensor(np.concatenate([query_ids, response_ids]), device=self.device)[None]  # (1, P+T)
+        # The logits at positions P-1 .. P+T-2 predict the T response tokens; keep only those.
+        logits = self.model(input_ids=input_ids, logits_to_keep=response_length + 1).logits[0, :-1, : self.vocab_size]
+        return torch.log_softmax(logits.float() / self.loss_temperature, dim=-1)  # (T, V)
+
+    def learn(self, episode: Episode) -> dict[str, float]:
+        """Accumulate the episode's loss and step the optimizer when due; return metrics."""
+        self.model.train()
+        loss, num_tokens = self.loss(episode)
+        metrics = self.optimizer.backward(loss)
+        metrics["losses/kd"] = float(loss.detach())
+        metrics["losses/tokens"] = float(num_tokens)
+        metrics.update(rollout_metrics(episode, self.gamma_history))
+        return metrics
+
+
+def rollout_metrics(episode: Episode, gamma_history: list[int]) -> dict[str, float]:
+    """Acceptance and draft-length statistics of one episode, namespaced ``rollout/``."""
+    blocks = [transition.info["accepted"] for transition in episode.transitions]
+    drafted = sum(len(block) for block in blocks)
+    accepted = sum(int(block.sum()) for block in blocks)
+    gammas = np.asarray(gamma_history or [0], dtype=np.float64)
+    return {
+        "rollout/acceptance_rate": accepted / max(1, drafted),
+        "rollout/first_token_acceptance": float(np.mean([bool(block[0]) for block in blocks])) if blocks else 0.0,
+        "rollout/full_match_rate": float(np.mean([bool(block.all()) for block in blocks])) if blocks else 0.0,
+        "rollout/gamma_mean": float(gammas.mean()),
+        "rollout/gamma_min": float(gammas.min()),
+        "rollout/gamma_max": float(gammas.max()),
+        "rollout/gamma_std": float(gammas.std()),
+        "rollout/tokens_drafted": float(drafted),
+        "rollout/tokens_accepted": float(accepted),
+        "rollout/response_length": float(len(episode.response_ids)),
+    }

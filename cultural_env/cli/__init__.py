@@ -1,0 +1,78 @@
+"""The `cultural-kd` command line.
+
+Each subcommand lives in its own module of this package and exposes ``register(subparsers)``,
+which adds its parser and sets ``handler`` to a function taking the parsed arguments and
+returning an exit code. Errors that a user can fix (:class:`CulturalKDError`) print one line and
+exit with status 2; other failures print one line and exit with status 1. ``--debug`` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from cultural_env.errors import CulturalKDError
+
+logger = logging.getLogger(__name__)
+
+SUBCOMMAND_MODULES = ("train", "inspect", "eval", "bench", "data", "plot", "prepare")
+"""Modules of this package that define subcommands, in the order `--help` lists them."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every subcommand that is installed."""
+    parser = argparse.ArgumentParser(
+        prog="cultural-kd",
+        description="Inject cultural knowledge into a small language model by on-policy distillation (LUPI-SKD).",
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logs")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"cultural_env.cli.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"cultural_env.cli.{name}":
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def configure_logging(debug: bool) -> None:
+    """Send library logs to stderr through rich: INFO by default, DEBUG with ``--debug``."""
+    from rich.logging import RichHandler
+
+    handler = RichHandler(show_path=debug, rich_tracebacks=debug, markup=False)
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(message)s", handlers=[handler], force=True)
+    for noisy in ("urllib3", "filelock", "matplotlib", "PIL", "httpx", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit status (0 on success)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        configure_logging(args.debug)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return int(args.handler(args) or 0)
+    except CulturalKDError as error:
+        if debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the CLI turns any failure into one line unless --debug
+        if debug:
+            raise
+        print(f"error: {type(error).__name__}: {error} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 1

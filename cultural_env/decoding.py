@@ -1,0 +1,81 @@
+"""A causal language model that follows a growing token sequence with a KV cache.
+
+Both the teacher (verifying blocks) and the student (drafting them) extend a sequence, run the
+model over a few new tokens, and later learn that only a prefix of what they ran was kept.
+:class:`CachedSequenceModel` keeps the cache equal to a prefix of the sequence: ``sync`` crops
+it to the part that is still valid, and ``forward`` runs the model only over tokens not yet in
+the cache. Nothing is ever re-encoded from the start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from transformers import DynamicCache
+
+
+class CachedSequenceModel:
+    """A causal LM with a KV cache over one token sequence (batch of one).
+
+    Invariant: ``cached_tokens`` lists exactly the tokens whose keys and values are in the cache,
+    in order. The logits of the model are cut to ``vocab_size`` columns, so padded rows of the
+    embedding matrix (Qwen3 pads 151,669 tokens to 151,936) are never sampled or scored.
+    """
+
+    def __init__(self, model: torch.nn.Module, vocab_size: int) -> None:
+        self.model = model
+        self.vocab_size = vocab_size
+        self.device = next(model.parameters()).device
+        self.cache: DynamicCache | None = None
+        self._cached: list[int] = []
+        self._unread: list[torch.Tensor] = []  # fed tokens still on the device, read lazily to avoid host syncs
+        self.forward_calls = 0
+
+    @property
+    def cached_tokens(self) -> list[int]:
+        """The tokens whose keys and values are in the cache, in order."""
+        if self._unread:
+            self._cached.extend(torch.cat(self._unread).tolist())
+            self._unread = []
+        return self._cached
+
+    def reset(self) -> None:
+        """Forget the sequence and free the cache."""
+        self.cache = None
+        self._cached = []
+        self._unread = []
+
+    def sync(self, sequence: Sequence[int]) -> list[int]:
+        """Crop the cache to its longest prefix shared with ``sequence`` and return the tokens to feed next.
+
+        At least one token is always left to feed, because the logits for the next position come
+        from running the last token of the sequence.
+        """
+        shared = 0
+        limit = min(len(self.cached_tokens), len(sequence) - 1)
+        while shared < limit and self.cached_tokens[shared] == sequence[shared]:
+            shared += 1
+        surplus = len(self.cached_tokens) - shared
+        if surplus > 0:
+            # transformers 5 crops by a negative count of tokens to remove.
+            self.cache.crop(-surplus)
+            del self._cached[shared:]
+        return list(sequence[shared:])
+
+    @torch.no_grad()
+    def forward(self, tokens: Sequence[int] | torch.Tensor) -> torch.Tensor:
+        """Run the model over ``tokens`` after the cached prefix; return logits (T, V) in float32.
+
+        Row i holds the logits for the position after ``tokens[i]``. No attention mask is passed:
+        with a single unpadded sequence the cache plus the new tokens form the whole input.
+        """
+        if not isinstance(tokens, torch.Tensor):
+            tokens = torch.tensor(list(tokens), dtype=torch.long)
+        tokens = tokens.to(self.device).view(1, -1)  # (1, T)
+        if self.cache is None:
+            self.cache = DynamicCache(config=self.model.config)
+        output = self.model(input_ids=tokens, cache=self.cache, use_cache=True)
+        self.forward_calls += 1
+        self._unread.append(tokens[0])
+        return output.logits[0, :, : self.vocab_size].float()  # (T, V)

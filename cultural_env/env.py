@@ -1,0 +1,342 @@
+"""CulturalTokenEnv: token-level knowledge distillation as a Gymnasium environment."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from cultural_env.config_fields import build_dataclass
+from cultural_env.data import CulturalSample
+from cultural_env.env_config import EnvConfig
+from cultural_env.errors import ConfigError, EpisodeStateError, InvalidActionError
+from cultural_env.models import load_causal_lm, load_tokenizer, stop_token_ids
+from cultural_env.prompts import render_prompt_ids, student_messages, teacher_messages, truncate_knowledge
+from cultural_env.spaces import TokenBlock, token_sequence_space
+from cultural_env.teacher import Teacher, Verification
+from cultural_env.teacher_record import TeacherLogProbs
+
+logger = logging.getLogger(__name__)
+
+
+class CulturalTokenEnv(gym.Env):
+    """A student writes a response token by token; a teacher who reads privileged knowledge judges it.
+
+    ## Description
+
+    Each episode is one (query Q, knowledge K) item. The student policy sees only Q and the
+    response so far; the teacher, held inside the environment, reads a chat prompt with a system
+    message, optional few-shot turns and ``[Background Knowledge] K`` before Q. The agent proposes
+    a block of drafted tokens; the teacher verifies the whole block with one forward pass, accepts
+    the longest prefix whose tokens are each in its top-k and above ``min_prob``, and replaces the
+    first rejected token with a token of its own. This is speculative knowledge distillation (SKD)
+    with learning using privileged information (LUPI): the trajectory is mostly the student's own,
+    and the teacher's distributions along it are returned for learning.
+
+    ## Action space
+
+    :class:`~cultural_env.spaces.TokenBlock`: a 1-D int array of 1 to ``block_size`` token ids in
+    [0, V), where V = ``len(tokenizer)``. A Python or NumPy integer is a block of one. Tokens after
+    the first stop token (EOS or ``<|im_end|>``) and tokens beyond the ``max_new_tokens`` budget
+    are not verified.
+
+    ## Observation space
+
+    ``Dict(query, response)``, each a 1-D int64 array of token ids in [0, V):
+
+    - ``query``: the student's prompt (chat template applied to Q, with the generation prompt);
+    - ``response``: the response tokens so far, y_<t.
+
+    The knowledge K never appears in an observation.
+
+    ## Rewards
+
+    With ``reward_mode="accept"`` (default) the reward is the accepted prefix length n: the sum
+    of the per-token acceptances A_t of the drafted tokens. With ``"teacher_logprob"`` it is the
+    sum of the teacher's log-probabilities of the drafted tokens up to and including the first
+    rejected one.
+
+    ## Starting state
+
+    ``reset`` picks an item: ``options={"sample_id": ID}`` or ``{"sample_index": I}`` selects one,
+    otherwise it is drawn uniformly with the environment's RNG. The response is empty.
+
+    ## Episode end
+
+    ``terminated`` is true when a stop token was appended (drafted and accepted, or the teacher's
+    correction). ``truncated`` is true when the response reaches ``max_new_tokens`` without one.
+
+    ## Info
+
+    ``reset`` returns ``sample_id``, ``category`` and ``teacher_prompt_length``. ``step`` returns:
+
+    - ``accepted``: (G,) bool, A_t per verified drafted token (true for the accepted prefix);
+    - ``teacher_accepts``: (G,) bool, the rule's verdict on each token on its own;
+    - ``num_accepted``: n, the accepted prefix length;
+    - ``correction``: the teacher's replacement token id, or -1 when the whole block was accepted;
+    - ``appended``: the tokens appended to the response (accepted prefix, then the correction);
+    - ``draft_ranks``, ``draft_probs``: (G,) teacher rank (0-based) and probability of each drafted token;
+    - ``teacher_log_probs``: :class:`~cultural_env.teacher_record.TeacherLogProbs` with the
+      teacher's (len(appended), V) log-probabilities at the appended positions, at the teacher
+      temperature, kept on the teacher's device;
+    - ``num_ignored``: drafted tokens dropped after a stop token or beyond the length budget;
+    - ``response_length``, ``teacher_forwards`` (cumulative forward passes of the teacher).
+
+    ## Arguments
+
+    ``config``: an :class:`~cultural_env.env_config.EnvConfig`, a mapping of its fields, or a
+    YAML run-config path (its ``env`` section is used). Keyword ``overrides`` replace top-level
+    fields (``max_new_tokens=64``, ``acceptance={"top_k": 3}``). ``teacher_model`` and
+    ``tokenizer`` take already loaded objects; ``samples`` a list of
+    :class:`~cultural_env.data.CulturalSample` to use instead of the configured dataset.
+    With no arguments the embedded default is built: tiny models, offline, on the CPU.
+
+    ## Version history
+
+    - v0: initial version.
+    """
+
+    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
+
+    def __init__(
+        self,
+        config: EnvConfig | Mapping[str, Any] | str | os.PathLike | None = None,
+        *,
+        render_mode: str | None = None,
+        teacher_model: torch.nn.Module | None = None,
+        tokenizer: Any = None,
+        samples: Sequence[CulturalSample] | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.config = resolve_env_config(config, overrides)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ConfigError(f"invalid render_mode {render_mode!r}; use one of {self.metadata['render_modes']} or None")
+        self.render_mode = render_mode
+
+        self.tokenizer = load_tokenizer(
+            tokenizer if tokenizer is not None else (self.config.tokenizer or self.config.teacher),
+            trust_remote_code=self.config.trust_remote_code,
+        )
+        teacher = load_causal_lm(
+            teacher_model if teacher_model is not None else self.config.teacher,
+            device=self.config.device,
+            dtype=self.config.dtype,
+            device_map=self.config.device_map,
+            attn_implementation=self.config.attn_implementation,
+            trust_remote_code=self.config.trust_remote_code,
+        )
+        teacher.eval()
+        self.vocab_size = len(self.tokenizer)
+        self.stop_ids = stop_token_ids(self.tokenizer, teacher)
+        self.teacher = Teacher(teacher, self.vocab_size, self.config.acceptance)
+        self.samples = list(samples) if samples is not None else load_samples(self.config)
+        if not self.samples:
+            raise ConfigError("the environment has no samples; check data.path, data.split and data.categories")
+        self._sample_index = {sample.id: index for index, sample in enumerate(self.samples)}
+
+        self.action_space = TokenBlock(self.vocab_size, self.config.block_size)
+        self.observation_space = gym.spaces.Dict(
+            {"query": token_sequence_space(self.vocab_size), "response": token_sequence_space(self.vocab_size)}
+        )
+
+        self.sample: CulturalSample | None = None
+        self.query_ids = np.zeros(0, dtype=np.int64)
+        self.response: list[int] = []
+        self.done = True
+        self.history: list[dict[str, Any]] = []
+
+    # ----------------------------------------------------------------- episode API
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start an episode on a chosen or random item; see the class docstring."""
+        super().reset(seed=seed)
+        self.sample = self.samples[self._choose_sample(options or {})]
+        self.query_ids = np.asarray(self.student_prompt_ids(self.sample), dtype=np.int64)
+        teacher_prompt = self.teacher_prompt_ids(self.sample)
+        self.teacher.begin(teacher_prompt, seed=int(self.np_random.integers(2**63 - 1)))
+        self.response = []
+        self.history = []
+        self.done = False
+        info = {"sample_id": self.sample.id, "category": self.sample.category, "teacher_prompt_length": len(teacher_prompt)}
+        return self._observation(), info
+
+    def step(self, action: Any):
+        """Verify one drafted block; see the class docstring for the returned values."""
+        block = self._validate_action(action)
+
+        verified, num_ignored = self._verifiable_part(block)
+        verification = self.teacher.verify(verified)
+        self.response.extend(verification.appended)
+
+        terminated = verification.appended[-1] in self.stop_ids
+        truncated = not terminated and len(self.response) >= self.config.max_new_tokens
+        self.done = terminated or truncated
+
+        reward = self._reward(verification)
+        info = self._step_info(verified, verification, num_ignored)
+        self.history.append({"draft": verified, **info})
+        if self.render_mode == "human":
+            self.render()
+        return self._observation(), reward, terminated, truncated, info
+
+    def render(self) -> str | None:
+        """Render the episode so far: text for "ansi", printed to the console for "human"."""
+        from cultural_env.rendering import render_episode_text, print_episode
+
+        if self.render_mode == "ansi":
+            return render_episode_text(self)
+        if self.render_mode == "human":
+            print_episode(self)
+        return None
+
+    def close(self) -> None:
+        """Free the teacher's KV cache; safe to call more than once."""
+        self.teacher.lm.reset()
+
+    # ----------------------------------------------------------------- prompts
+
+    def student_prompt_ids(self, sample: CulturalSample) -> list[int]:
+        """Token ids of the student's prompt for ``sample`` (query only)."""
+        return render_prompt_ids(self.tokenizer, student_messages(sample.query, self.config.prompt), self.config.prompt)
+
+    def teacher_prompt_ids(self, sample: CulturalSample) -> list[int]:
+        """Token ids of the teacher's prompt for ``sample``, with knowledge cut to fit the context.
+
+        Knowledge is cut to ``prompt.max_knowledge_tokens`` when that is set, and further when
+        the prompt plus ``max_new_tokens`` would pass the teacher's context length; each cut is
+        logged as a warning.
+        """
+        prompt_config = self.config.prompt
+        knowledge = sample.knowledge
+        if knowledge is not None:
+            knowledge = truncate_knowledge(knowledge, self.tokenizer, prompt_config.max_knowledge_tokens, sample.id)
+        ids = render_prompt_ids(self.tokenizer, teacher_messages(sample.query, knowledge, prompt_config), prompt_config)
+        context_length = getattr(self.teacher.lm.model.config, "max_position_embeddings", None)
+        overflow = 0 if context_length is None else len(ids) + self.config.max_new_tokens - context_length
+        if overflow > 0 and knowledge is not None:
+            knowledge_tokens = len(self.tokenizer(knowledge, add_special_tokens=False)["input_ids"])
+            keep = knowledge_tokens - overflow
+            if keep < 1:
+                raise ConfigError(
+                    f"sample {sample.id}: the teacher prompt plus max_new_tokens={self.config.max_new_tokens} "
+                    f"exceeds the teacher's context of {context_length} tokens even without knowledge; lower max_new_tokens"
+                )
+            knowledge = truncate_knowledge(knowledge, self.tokenizer, keep, sample.id)
+            ids = render_prompt_ids(self.tokenizer, teacher_messages(sample.query, knowledge, prompt_config), prompt_config)
+        return ids
+
+    # ----------------------------------------------------------------- internals
+
+    def _choose_sample(self, options: Mapping[str, Any]) -> int:
+        unknown = set(options) - {"sample_id", "sample_index"}
+        if unknown:
+            raise ConfigError(f"unknown reset options {sorted(unknown)}; use 'sample_id' or 'sample_index'")
+        if "sample_id" in options:
+            sample_id = options["sample_id"]
+            if sample_id not in self._sample_index:
+                from cultural_env.config_fields import suggest
+
+                raise ConfigError(
+                    f"unknown sample_id {sample_id!r}{suggest(str(sample_id), self._sample_index)}; "
+                    f"this environment has {len(self.samples)} samples, e.g. {self.samples[0].id!r}"
+                )
+            return self._sample_index[sample_id]
+        if "sample_index" in options:
+            index = options["sample_index"]
+            if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(self.samples):
+                raise ConfigError(f"sample_index must be an integer in [0, {len(self.samples)}), got {index!r}")
+            return int(index)
+        return int(self.np_random.integers(len(self.samples)))
+
+    def _validate_action(self, action: Any) -> list[int]:
+        if self.sample is None:
+            raise EpisodeStateError("step() called before reset(); call env.reset() first")
+        if self.done:
+            raise EpisodeStateError("step() called after the episode ended; call env.reset() to start a new one")
+        return self.action_space.to_block(action)
+
+    def _verifiable_part(self, block: list[int]) -> tuple[list[int], int]:
+        """Cut the block after its first stop token and to the remaining length budget."""
+        verified = block
+        for position, token in enumerate(block):
+            if token in self.stop_ids:
+                verified = block[: position + 1]
+                break
+        remaining = self.config.max_new_tokens - len(self.response)
+        verified = verified[:remaining]
+        return verified, len(block) - len(verified)
+
+    def _reward(self, verification: Verification) -> float:
+        if self.config.reward_mode == "accept":
+            return float(verification.num_accepted)
+        judged = min(verification.num_accepted + 1, len(verification.draft_probs))
+        return float(torch.log(verification.draft_probs[:judged]).sum())
+
+    def _step_info(self, verified: list[int], verification: Verification, num_ignored: int) -> dict[str, Any]:
+        prefix = np.zeros(len(verified), dtype=bool)
+        prefix[: verification.num_accepted] = True
+        return {
+            "accepted": prefix,
+            "teacher_accepts": verification.accepted.cpu().numpy(),
+            "num_accepted": verification.num_accepted,
+            "correction": -1 if verification.correction is None else verification.correction,
+            "appended": np.asarray(verification.appended, dtype=np.int64),
+            "draft_ranks": verification.draft_ranks.cpu().numpy(),
+            "draft_probs": verification.draft_probs.cpu().numpy(),
+            "teacher_log_probs": TeacherLogProbs(verification.log_probs),
+            "num_ignored": num_ignored,
+            "response_length": len(self.response),
+            "teacher_forwards": self.teacher.forward_calls,
+        }
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        return {"query": self.query_ids.copy(), "response": np.asarray(self.response, dtype=np.int64)}
+
+
+def resolve_env_config(config: Any, overrides: Mapping[str, Any]) -> EnvConfig:
+    """Build an :class:`EnvConfig` from any accepted form plus top-level keyword overrides."""
+    if config is None:
+        data: dict[str, Any] = {}
+    elif isinstance(config, EnvConfig):
+        data = asdict(config)
+    elif isinstance(config, Mapping):
+        data = dict(config)
+    elif isinstance(config, (str, os.PathLike)):
+        from cultural_env.config_fields import read_yaml
+
+        data = dict(read_yaml(config).get("env") or {})
+    else:
+        raise ConfigError(f"config must be an EnvConfig, a mapping or a YAML path, got {type(config).__name__}")
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(data.get(key), Mapping):
+            value = {**data[key], **value}
+        data[key] = value
+    return build_dataclass(EnvConfig, data, "env")
+
+
+def load_samples(config: EnvConfig) -> list[CulturalSample]:
+    """Load, filter, split and mix the configured dataset; return the items of ``data.split``."""
+    from cultural_env.data import filter_categories, load_cultural_dataset, load_general_prompts, split_dataset
+
+    data = config.data
+    samples = load_cultural_dataset(data.language, path=data.path)
+    if data.categories is not None:
+        samples = filter_categories(samples, data.categories)
+    if data.split != "all":
+        train, validation = split_dataset(samples, data.validation_fraction, data.seed)
+        samples = train if data.split == "train" else validation
+    samples = sorted(samples, key=lambda sample: sample.id)
+    if data.limit is not None:
+        samples = samples[: data.limit]
+    if data.mix is not None:
+        from cultural_env.mixing import MixSchedule, mix_samples
+
+        general = load_general_prompts(data.general_path)
+        samples = mix_samples(samples, general, MixSchedule.parse(data.mix), data.num_items or len(samples), data.seed)
+    return samples

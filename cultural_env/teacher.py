@@ -1,0 +1,93 @@
+"""The teacher: verifies drafted blocks with one forward each and draws corrections.
+
+The teacher reads its privileged prompt (query plus knowledge) and the response so far. Each
+:meth:`Teacher.verify` runs one forward over the tokens it has not yet cached, which are the
+previous block's correction (or last accepted token) followed by the new draft, so a correction
+never costs a forward of its own. The log-probabilities it computes at the appended positions are
+returned, so learning needs no second teacher pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from cultural_env.acceptance import AcceptanceConfig, accept_tokens, accepted_prefix_length, token_ranks
+from cultural_env.decoding import CachedSequenceModel
+from cultural_env.sampling import sample_tokens, scaled_log_probs
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The teacher's verdict on one drafted block of G tokens."""
+
+    accepted: torch.Tensor
+    """(G,) bool: whether the teacher accepts each drafted token on its own merits."""
+    num_accepted: int
+    """Length of the accepted prefix, n."""
+    correction: int | None
+    """The teacher's token at position n when n < G, else None."""
+    appended: list[int]
+    """Tokens appended to the response: the accepted prefix, then the correction if any."""
+    log_probs: torch.Tensor
+    """(len(appended), V) teacher log-probabilities at the teacher temperature, one row per appended position."""
+    draft_ranks: torch.Tensor
+    """(G,) 0-based rank of each drafted token under the teacher."""
+    draft_probs: torch.Tensor
+    """(G,) teacher probability of each drafted token."""
+
+
+class Teacher:
+    """A teacher model that follows one episode's privileged sequence with a KV cache."""
+
+    def __init__(self, model: torch.nn.Module, vocab_size: int, acceptance: AcceptanceConfig) -> None:
+        self.lm = CachedSequenceModel(model, vocab_size)
+        self.acceptance = acceptance
+        self.sequence: list[int] = []
+        self.generator = torch.Generator(device=self.lm.device)
+
+    @property
+    def forward_calls(self) -> int:
+        """Number of teacher forwards run since construction."""
+        return self.lm.forward_calls
+
+    def begin(self, prompt_ids: Sequence[int], seed: int) -> None:
+        """Start a new episode from the teacher's prompt; the prompt is encoded with the first block."""
+        self.lm.reset()
+        self.sequence = list(prompt_ids)
+        self.generator.manual_seed(seed)
+
+    @torch.no_grad()
+    def verify(self, draft: Sequence[int]) -> Verification:
+        """Verify ``draft`` (G >= 1 tokens) with one forward and extend the sequence by the verdict."""
+        block_length = len(draft)
+        pending = self.lm.sync(self.sequence)
+        logits = self.lm.forward(pending + list(draft[:-1]))[-block_length:]  # (G, V)
+        log_probs = scaled_log_probs(logits, self.acceptance.temperature)  # (G, V)
+        draft_tensor = torch.tensor(list(draft), dtype=torch.long, device=log_probs.device)  # (G,)
+
+        accepted = accept_tokens(log_probs[None], draft_tensor[None], self.acceptance.top_k, self.acceptance.min_prob)[0]
+        num_accepted = int(accepted_prefix_length(accepted[None])[0])
+
+        correction = None
+        appended = list(draft)
+        if num_accepted < block_length:
+            drawn = sample_tokens(
+                log_probs[num_accepted : num_accepted + 1], 1.0, self.acceptance.top_p, self.generator
+            )
+            correction = int(drawn[0])
+            appended = list(draft[:num_accepted]) + [correction]
+        self.sequence.extend(appended)
+
+        draft_log_probs = log_probs.gather(-1, draft_tensor[:, None]).squeeze(-1)  # (G,)
+        return Verification(
+            accepted=accepted,
+            num_accepted=num_accepted,
+            correction=correction,
+            appended=appended,
+            log_probs=log_probs[: len(appended)],
+            draft_ranks=token_ranks(log_probs, draft_tensor),
+            draft_probs=draft_log_probs.exp(),
+        )
