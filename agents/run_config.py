@@ -34,6 +34,9 @@ class TrainConfig:
     """Episodes per optimizer step (before gradient accumulation)."""
     max_steps: int | None = None
     """Stop after this many optimizer steps; None runs all epochs."""
+    num_items: int | None = 32
+    """Train on the first N training items (sorted by id); None uses all. The embedded default
+    uses 32, so that its run shows knowledge injection within minutes on a CPU."""
     eval_samples: int = 16
     """Items used for the before/after recall and teacher checks (0 disables them)."""
     eval_max_new_tokens: int | None = None
@@ -51,6 +54,8 @@ class TrainConfig:
         require_range("batch_size", self.batch_size, minimum=1, integer=True)
         if self.max_steps is not None:
             require_range("max_steps", self.max_steps, minimum=1, integer=True)
+        if self.num_items is not None:
+            require_range("num_items", self.num_items, minimum=1, integer=True)
         require_range("eval_samples", self.eval_samples, minimum=0, integer=True)
         require_range("validation_samples", self.validation_samples, minimum=0, integer=True)
         require_range("eval_every", self.eval_every, minimum=0, integer=True)

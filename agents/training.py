@@ -108,8 +108,9 @@ class Trainer:
             teacher_model=core.teacher.lm.model,
             tokenizer=core.tokenizer,
         ) if train_config.validation_samples and self.config.env.data.validation_fraction > 0 else None
+        self.train_ids = [sample.id for sample in core.samples[: train_config.num_items]]
         episodes_per_step = train_config.batch_size * self.config.optim.gradient_accumulation_steps
-        total_episodes = train_config.epochs * len(core.samples)
+        total_episodes = train_config.epochs * len(self.train_ids)
         total_steps = max(1, total_episodes // episodes_per_step)
         if train_config.max_steps is not None:
             total_steps = min(total_steps, train_config.max_steps)
@@ -117,7 +118,7 @@ class Trainer:
         if hasattr(agent, "seed"):
             agent.seed(train_config.seed)
         (self.output_dir / "config.yaml").write_text(dump_run_config(self.config), encoding="utf-8")
-        logger.info("training on %d items for %d optimizer steps; run folder %s", len(core.samples), total_steps, self.output_dir)
+        logger.info("training on %d items for %d optimizer steps; run folder %s", len(self.train_ids), total_steps, self.output_dir)
 
         # ---- evaluate before
         self.on_phase("evaluating before training")
@@ -167,7 +168,7 @@ class Trainer:
     def _data_order(self, core: CulturalTokenEnv, epochs: int):
         """Yield (epoch, sample id): each epoch is a fresh seeded permutation of the training items."""
         generator = random.Random(self.config.train.seed)
-        ids = [sample.id for sample in core.samples]
+        ids = list(self.train_ids)
         for epoch in range(epochs):
             order = ids[:]
             generator.shuffle(order)
@@ -193,7 +194,9 @@ class Trainer:
         return record
 
     def _eval_samples(self, core: CulturalTokenEnv) -> list:
-        return core.samples[: self.config.train.eval_samples]
+        """Training items used for the closed-book recall, so recall measures injected knowledge."""
+        trained = set(self.train_ids)
+        return [sample for sample in core.samples if sample.id in trained][: self.config.train.eval_samples]
 
     def _eval_length(self, core: CulturalTokenEnv) -> int:
         return self.config.train.eval_max_new_tokens or core.config.max_new_tokens

@@ -122,6 +122,12 @@ def _convert(annotation: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where} must be a mapping, got {value!r}")
         return dict(value)
     if annotation is float:
+        if isinstance(value, str):
+            # PyYAML reads exponent forms without a dot, such as 1e-5, as strings.
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where} must be a number, got {value!r} ({type(value).__name__})")
         return float(value)

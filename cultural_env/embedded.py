@@ -60,6 +60,9 @@ class TinyRecipe:
     """The pre-training answer is the first this many tokens of K, then <|im_end|>."""
     knowledge_tokens: int = 64
     """K is cut to this many tokens in pre-training prompts (matches prompt.max_knowledge_tokens of the default)."""
+    knowledge_template: str = "{query}\n\n[Background Knowledge]\n{knowledge}"
+    """Teacher user turn of the tiny models. K comes last, right before the answer, so the copy
+    distance is nearly constant and a tiny model learns it in minutes on a CPU."""
     shuffled_examples: int = 4000
     """Extra examples whose K is a random token window with a random query, so copying cannot be memorised."""
     teacher_layers: int = 4
@@ -68,9 +71,9 @@ class TinyRecipe:
     """Student depth."""
     hidden_size: int = 128
     """Width of both models."""
-    teacher_steps: int = 700
+    teacher_steps: int = 800
     """Pre-training steps of the teacher."""
-    student_steps: int = 300
+    student_steps: int = 250
     """Pre-training steps of the student: it learns the answer format, not the knowledge."""
     batch_size: int = 16
     """Examples per pre-training step."""
@@ -78,6 +81,12 @@ class TinyRecipe:
     """Peak AdamW learning rate of pre-training."""
     seed: int = 0
     """Seed of initialisation and example order."""
+
+    def prompt_config(self) -> Any:
+        """The prompt layout the tiny teacher is trained with; the embedded env config uses the same."""
+        from cultural_env.prompts import PromptConfig
+
+        return PromptConfig(max_knowledge_tokens=self.knowledge_tokens, knowledge_template=self.knowledge_template)
 
 
 def cache_root() -> Path:
@@ -162,26 +171,27 @@ def restating_examples(samples: Sequence[Any], tokenizer: Any, recipe: TinyRecip
 def shuffled_knowledge_examples(
     samples: Sequence[Any], tokenizer: Any, recipe: TinyRecipe, count: int
 ) -> list[tuple[list[int], int]]:
-    """Build restating examples whose knowledge is a random token window paired with a random query.
+    """Build restating examples whose knowledge is a string of random words with a random query.
 
-    These cannot be memorised from the query, so the model must learn to copy from its context.
+    Random words carry no pattern a model could predict without reading them, so the only way
+    to lower the loss on these answers is to copy from the context (an induction circuit).
     """
     generator = random.Random(recipe.seed + 1)
     end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    stream = [token for sample in samples for token in tokenizer(sample.knowledge + " ", add_special_tokens=False)["input_ids"]]
+    vocabulary = sorted({word for sample in samples for word in sample.knowledge.split()})
     examples = []
     for _ in range(count):
-        start = generator.randrange(len(stream) - recipe.knowledge_tokens)
-        window = stream[start : start + recipe.knowledge_tokens]
+        text = " ".join(generator.choice(vocabulary) for _ in range(recipe.knowledge_tokens))
+        knowledge_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         query = samples[generator.randrange(len(samples))].query
-        examples.append(_restating_example(query, window, tokenizer, recipe, end))
+        examples.append(_restating_example(query, knowledge_ids, tokenizer, recipe, end))
     return examples
 
 
 def _restating_example(query: str, knowledge_ids: list[int], tokenizer: Any, recipe: TinyRecipe, end: int) -> tuple[list[int], int]:
     from cultural_env.prompts import PromptConfig, render_prompt_ids, teacher_messages
 
-    prompt_config = PromptConfig(max_knowledge_tokens=recipe.knowledge_tokens)
+    prompt_config = recipe.prompt_config()
     knowledge = tokenizer.decode(knowledge_ids[: recipe.knowledge_tokens])
     prompt = render_prompt_ids(tokenizer, teacher_messages(query, knowledge, prompt_config), prompt_config)
     answer = tokenizer(knowledge, add_special_tokens=False)["input_ids"][: recipe.answer_tokens]

@@ -86,7 +86,7 @@ class CulturalTokenEnv(gym.Env):
       teacher's (len(appended), V) log-probabilities at the appended positions, at the teacher
       temperature, kept on the teacher's device;
     - ``num_ignored``: drafted tokens dropped after a stop token or beyond the length budget;
-    - ``response_length``, ``teacher_forwards`` (cumulative forward passes of the teacher).
+    - ``response_length``, ``teacher_forwards`` (teacher forward passes in this episode so far).
 
     ## Arguments
 
@@ -126,6 +126,7 @@ class CulturalTokenEnv(gym.Env):
         teacher = load_causal_lm(
             teacher_model if teacher_model is not None else self.config.teacher,
             device=self.config.device,
+            role="teacher",
             dtype=self.config.dtype,
             device_map=self.config.device_map,
             attn_implementation=self.config.attn_implementation,
@@ -150,6 +151,8 @@ class CulturalTokenEnv(gym.Env):
         self.response: list[int] = []
         self.done = True
         self.history: list[dict[str, Any]] = []
+        self._forwards_at_reset = 0
+        self._knowledge_cuts = 0
 
     # ----------------------------------------------------------------- episode API
 
@@ -163,6 +166,7 @@ class CulturalTokenEnv(gym.Env):
         self.response = []
         self.history = []
         self.done = False
+        self._forwards_at_reset = self.teacher.forward_calls
         info = {"sample_id": self.sample.id, "category": self.sample.category, "teacher_prompt_length": len(teacher_prompt)}
         return self._observation(), info
 
@@ -215,7 +219,7 @@ class CulturalTokenEnv(gym.Env):
         prompt_config = self.config.prompt
         knowledge = sample.knowledge
         if knowledge is not None:
-            knowledge = truncate_knowledge(knowledge, self.tokenizer, prompt_config.max_knowledge_tokens, sample.id)
+            knowledge = self._cut_knowledge(knowledge, prompt_config.max_knowledge_tokens, sample.id)
         ids = render_prompt_ids(self.tokenizer, teacher_messages(sample.query, knowledge, prompt_config), prompt_config)
         context_length = getattr(self.teacher.lm.model.config, "max_position_embeddings", None)
         overflow = 0 if context_length is None else len(ids) + self.config.max_new_tokens - context_length
@@ -227,11 +231,23 @@ class CulturalTokenEnv(gym.Env):
                     f"sample {sample.id}: the teacher prompt plus max_new_tokens={self.config.max_new_tokens} "
                     f"exceeds the teacher's context of {context_length} tokens even without knowledge; lower max_new_tokens"
                 )
-            knowledge = truncate_knowledge(knowledge, self.tokenizer, keep, sample.id)
+            knowledge = self._cut_knowledge(knowledge, keep, sample.id, reason=f"the teacher's context of {context_length} tokens")
             ids = render_prompt_ids(self.tokenizer, teacher_messages(sample.query, knowledge, prompt_config), prompt_config)
         return ids
 
     # ----------------------------------------------------------------- internals
+
+    def _cut_knowledge(self, knowledge: str, max_tokens: int | None, sample_id: str, reason: str = "prompt.max_knowledge_tokens") -> str:
+        """Cut knowledge to ``max_tokens``; the first cut is a warning, later ones are debug logs."""
+        cut, original_tokens = truncate_knowledge(knowledge, self.tokenizer, max_tokens)
+        if original_tokens is not None:
+            level = logging.WARNING if self._knowledge_cuts == 0 else logging.DEBUG
+            self._knowledge_cuts += 1
+            logger.log(
+                level, "knowledge of sample %s has %d tokens; keeping the first %d to fit %s (later cuts are logged at debug level)",
+                sample_id, original_tokens, max_tokens, reason,
+            )
+        return cut
 
     def _choose_sample(self, options: Mapping[str, Any]) -> int:
         unknown = set(options) - {"sample_id", "sample_index"}
@@ -292,7 +308,7 @@ class CulturalTokenEnv(gym.Env):
             "teacher_log_probs": TeacherLogProbs(verification.log_probs),
             "num_ignored": num_ignored,
             "response_length": len(self.response),
-            "teacher_forwards": self.teacher.forward_calls,
+            "teacher_forwards": self.teacher.forward_calls - self._forwards_at_reset,
         }
 
     def _observation(self) -> dict[str, np.ndarray]:

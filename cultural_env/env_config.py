@@ -16,6 +16,13 @@ from cultural_env.prompts import PromptConfig
 REWARD_MODES = ("accept", "teacher_logprob")
 
 
+def embedded_prompt_config() -> PromptConfig:
+    """The prompt layout of the embedded tiny teacher: K cut to 64 tokens, placed after Q."""
+    from cultural_env.embedded import TinyRecipe
+
+    return TinyRecipe().prompt_config()
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Which (query, knowledge) items the environment draws its episodes from."""
@@ -63,8 +70,8 @@ class EnvConfig:
     """Tokenizer id or folder; None loads it from the teacher."""
     data: DataConfig = field(default_factory=DataConfig)
     """Where the episodes come from."""
-    prompt: PromptConfig = field(default_factory=lambda: PromptConfig(max_knowledge_tokens=64))
-    """Prompt layout of teacher and student; the embedded default cuts K to 64 tokens, as its teacher was trained."""
+    prompt: PromptConfig = field(default_factory=lambda: embedded_prompt_config())
+    """Prompt layout of teacher and student; the default is the layout the embedded tiny teacher was trained on."""
     acceptance: AcceptanceConfig = field(default_factory=AcceptanceConfig)
     """The teacher's acceptance rule and sampling."""
     block_size: int = 8

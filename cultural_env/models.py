@@ -21,10 +21,17 @@ EMBEDDED_PREFIX = "embedded:"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def resolve_device(name: str) -> torch.device:
-    """Turn ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"`` ... into a device, checking it exists."""
+def resolve_device(name: str, role: str = "student") -> torch.device:
+    """Turn ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"`` ... into a device, checking it exists.
+
+    ``"auto"`` is the CPU without CUDA. With CUDA, the student gets ``cuda:0``; the teacher gets
+    the last GPU when there are two or more, so teacher and student sit on their own devices.
+    """
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        count = torch.cuda.device_count()
+        return torch.device(f"cuda:{count - 1}" if role == "teacher" and count > 1 else "cuda:0")
     try:
         device = torch.device(name)
     except RuntimeError:
@@ -81,6 +88,7 @@ def load_causal_lm(
     source: Any,
     *,
     device: str = "auto",
+    role: str = "student",
     dtype: str = "float32",
     device_map: Any = None,
     attn_implementation: str | None = None,
@@ -105,7 +113,7 @@ def load_causal_lm(
     except (OSError, ValueError) as error:
         raise ModelLoadError(f"could not load a causal language model from {source!r}: {error}") from None
     if device_map is None:
-        model = model.to(resolve_device(device))
+        model = model.to(resolve_device(device, role))
     logger.info("loaded %s (%.1fM parameters)", source, sum(p.numel() for p in model.parameters()) / 1e6)
     return model
 

@@ -7,13 +7,10 @@ prompt, the knowledge layout and the few-shot examples are configuration, not co
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
 from cultural_env.errors import ConfigError
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_TEACHER_SYSTEM_PROMPT = (
     "You are an expert on Korean culture. Read the background knowledge, then answer the "
@@ -90,18 +87,18 @@ def render_prompt_ids(tokenizer: Any, messages: list[dict[str, str]], config: Pr
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def truncate_knowledge(knowledge: str, tokenizer: Any, max_tokens: int | None, sample_id: str) -> str:
-    """Cut ``knowledge`` to its first ``max_tokens`` tokens, logging a warning when it does."""
+def truncate_knowledge(knowledge: str, tokenizer: Any, max_tokens: int | None) -> tuple[str, int | None]:
+    """Cut ``knowledge`` to its first ``max_tokens`` tokens.
+
+    Returns the text and, when it was cut, the original token count (else None), so the caller
+    can report the cut: the policy is to keep the head of the paragraph, never silently.
+    """
     if max_tokens is None:
-        return knowledge
+        return knowledge, None
     ids = tokenizer(knowledge, add_special_tokens=False)["input_ids"]
     if len(ids) <= max_tokens:
-        return knowledge
-    logger.warning(
-        "knowledge of sample %s has %d tokens; keeping the first %d (prompt.max_knowledge_tokens)",
-        sample_id, len(ids), max_tokens,
-    )
-    return tokenizer.decode(ids[:max_tokens])
+        return knowledge, None
+    return tokenizer.decode(ids[:max_tokens]), len(ids)
 
 
 def _system(content: str | None) -> list[dict[str, str]]:

@@ -191,7 +191,9 @@ def test_knowledge_cut_logs_warning(tiny_teacher, tiny_tokenizer, english_sample
     )
     with caplog.at_level("WARNING"):
         env.reset(seed=0, options={"sample_index": 0})
+        env.reset(seed=0, options={"sample_index": 1})
     assert "keeping the first 8" in caplog.text
+    assert caplog.text.count("keeping the first") == 1
 
 
 def test_general_item_gives_teacher_student_prompt(tiny_env):
