@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -15,9 +16,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """AdamW with warm-up and a cosine or constant schedule."""
+    """AdamW with warm-up and a cosine or constant schedule.
 
-    learning_rate: float = 1e-5
+    The defaults are those of the embedded tiny default; configs/qwen3-32b-to-4b.yaml sets the
+    reference values for real models (learning rate 1e-5).
+    """
+
+    learning_rate: float = 3e-3
     """Peak learning rate (> 0)."""
     weight_decay: float = 0.0
     """AdamW weight decay (>= 0)."""
@@ -101,6 +106,7 @@ class GuardedOptimizer:
 
     def _step(self) -> dict[str, float]:
         metrics = {"optim/stepped": 1.0, "optim/lr": self.learning_rate}
+        self._average_across_processes()
         parameters = [p for p in self.model.parameters() if p.grad is not None]
         max_norm = self.config.max_grad_norm if self.config.max_grad_norm > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(parameters, max_norm) if parameters else torch.tensor(0.0)
@@ -115,11 +121,39 @@ class GuardedOptimizer:
             self.optimizer.step()
             metrics["optim/grad_norm"] = float(grad_norm)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scheduler.step()
+        with warnings.catch_warnings():
+            # The schedule advances on a skipped step too, so that it stays aligned with the step
+            # count; PyTorch warns when that happens before the first real optimizer step.
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step\(\)`")
+            self.scheduler.step()
         self.step_count += 1
         self._poisoned = False
         metrics["optim/skipped_total"] = float(self.skipped_steps)
         return metrics
+
+    def _average_across_processes(self) -> None:
+        """Average gradients and share the non-finite flag across the processes of a distributed run.
+
+        This is the data-parallel (DDP) reduction. Every process starts from the same weights and
+        computes gradients on its own episodes, then all of them apply the mean, so the weights stay equal.
+        A process whose loss was non-finite contributes zeros, and then every process skips the step.
+        """
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return
+        world_size = torch.distributed.get_world_size()
+        if world_size == 1:
+            return
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        poisoned = torch.tensor([float(self._poisoned)], device=trainable[0].device)
+        torch.distributed.all_reduce(poisoned)
+        self._poisoned = bool(poisoned.item() > 0)
+        # NOTE: one all-reduce per parameter tensor; DDP's bucketing overlaps these with the
+        # backward pass and is faster for large students.
+        for parameter in trainable:
+            if parameter.grad is None:
+                parameter.grad = torch.zeros_like(parameter)
+            torch.distributed.all_reduce(parameter.grad)
+            parameter.grad.div_(world_size)
 
     def state_dict(self) -> dict:
         """Everything needed to resume: optimizer, scheduler and counters."""

@@ -15,9 +15,12 @@ import yaml
 
 from agents.optim import OptimConfig
 from agents.skd import SKDConfig
-from cultural_env.config_fields import build_dataclass, parse_override, read_yaml, require_range, set_nested
+from cultural_env.config_fields import build_dataclass, parse_override, read_yaml, require_choice, require_range, set_nested
 from cultural_env.env_config import EnvConfig
 from cultural_env.errors import ConfigError
+
+TRACKERS = ("tensorboard", "wandb")
+"""Trackers that ``train.log_with`` accepts."""
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class TrainConfig:
     """Run folder: config.yaml, metrics.jsonl, summary.json and student/ are written here."""
     seed: int = 0
     """Seed of the data order, drafting and teacher sampling."""
-    epochs: int = 1
+    epochs: int = 12
     """Passes over the training items."""
     batch_size: int = 1
     """Episodes per optimizer step (before gradient accumulation)."""
@@ -47,6 +50,12 @@ class TrainConfig:
     """Also compute the validation KL every N optimizer steps (0: only before and after)."""
     save_student: bool = True
     """Save the trained student with save_pretrained under student/."""
+    save_every: int = 100
+    """Write a checkpoint every N optimizer steps (0: only at the end and when interrupted)."""
+    keep_checkpoints: int = 2
+    """Number of newest checkpoints kept under checkpoints/; older ones are deleted."""
+    log_with: tuple[str, ...] = ()
+    """Trackers besides metrics.jsonl, through accelerate: "tensorboard", "wandb" (each must be installed)."""
 
     def __post_init__(self) -> None:
         require_range("seed", self.seed, minimum=0, integer=True)
@@ -59,6 +68,10 @@ class TrainConfig:
         require_range("eval_samples", self.eval_samples, minimum=0, integer=True)
         require_range("validation_samples", self.validation_samples, minimum=0, integer=True)
         require_range("eval_every", self.eval_every, minimum=0, integer=True)
+        require_range("save_every", self.save_every, minimum=0, integer=True)
+        require_range("keep_checkpoints", self.keep_checkpoints, minimum=1, integer=True)
+        for tracker in self.log_with:
+            require_choice("log_with", tracker, TRACKERS)
 
 
 @dataclass(frozen=True)

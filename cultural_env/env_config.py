@@ -13,7 +13,8 @@ from cultural_env.acceptance import AcceptanceConfig
 from cultural_env.config_fields import require_choice, require_range
 from cultural_env.prompts import PromptConfig
 
-REWARD_MODES = ("accept", "teacher_logprob")
+REWARD_MODES = ("accept", "teacher_logprob", "neg_reverse_kl")
+"""Per-token reward terms of a step; the class docstring of CulturalTokenEnv defines each."""
 
 
 def embedded_prompt_config() -> PromptConfig:
@@ -79,7 +80,9 @@ class EnvConfig:
     max_new_tokens: int = 40
     """Response length at which an episode is truncated."""
     reward_mode: str = "accept"
-    """"accept": reward = accepted prefix length; "teacher_logprob": sum of teacher log-probabilities of the verified drafted tokens."""
+    """Reward of a step, summed over the accepted prefix and the first rejected drafted token: "accept" counts
+    accepted tokens, "teacher_logprob" adds the teacher's log-probabilities, "neg_reverse_kl" adds
+    log p_teacher - log p_student (the agent passes the student's through ``set_draft_log_probs``)."""
     device: str = "auto"
     """Teacher device: "auto", "cpu", "cuda", "cuda:N"; ignored when ``device_map`` is set."""
     device_map: Any = None

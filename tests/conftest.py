@@ -13,6 +13,10 @@ import cultural_env  # noqa: F401  (registers the environment)
 from cultural_env import embedded
 from cultural_env.data import load_cultural_dataset
 
+# Tiny models gain nothing from intra-op threads, and on a loaded two-core machine OpenMP
+# threads spin against each other and slow every test many times over.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="session")
 def english_samples():

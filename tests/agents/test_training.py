@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from agents.base import run_episode
@@ -18,18 +19,26 @@ from cultural_env.errors import ConfigError, ModelLoadError
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_short_run_lowers_loss_and_raises_acceptance(tiny_model_dirs, tiny_tokenizer, english_samples):
+def test_short_run_lowers_loss_and_raises_acceptance(tiny_model_dirs, english_samples):
+    from transformers import AutoModelForCausalLM
+
+    teacher = AutoModelForCausalLM.from_pretrained(tiny_model_dirs["teacher"]).eval()
+    with torch.no_grad():
+        # A random model's next-token distribution is nearly flat; scaling the final norm sharpens
+        # it, so the teacher has clear preferences for the student to learn.
+        teacher.model.norm.weight.mul_(30.0)
     env = CulturalTokenEnv(
-        teacher=tiny_model_dirs["teacher"], samples=english_samples[:2], max_new_tokens=16, block_size=4,
-        acceptance={"top_k": 3, "min_prob": 0.0, "temperature": 0.3},
+        teacher_model=teacher, tokenizer=tiny_model_dirs["teacher"], samples=english_samples[:2],
+        max_new_tokens=16, block_size=4, acceptance={"top_k": 3, "min_prob": 0.0},
     )
-    agent = SKDAgent(SKDConfig(student=tiny_model_dirs["student"], gamma_init=4), env, OptimConfig(learning_rate=3e-3, warmup_ratio=0.0, scheduler="constant"), total_steps=40)
+    optim = OptimConfig(learning_rate=3e-3, warmup_ratio=0.0, scheduler="constant")
+    agent = SKDAgent(SKDConfig(student=tiny_model_dirs["student"], gamma_init=4), env, optim, total_steps=40)
     agent.seed(0)
     history = [agent.learn(run_episode(env, agent, options={"sample_index": step % 2}, seed=step)) for step in range(40)]
     losses = [metrics["losses/kd"] for metrics in history]
     acceptance = [metrics["rollout/acceptance_rate"] for metrics in history]
     assert np.mean(losses[-8:]) < 0.5 * np.mean(losses[:8])
-    assert np.mean(acceptance[-8:]) > np.mean(acceptance[:8]) + 0.2
+    assert np.mean(acceptance[-8:]) > np.mean(acceptance[:8]) + 0.3
 
 
 def test_loss_is_per_token_mean(tiny_model_dirs, english_samples):
@@ -39,7 +48,7 @@ def test_loss_is_per_token_mean(tiny_model_dirs, english_samples):
     loss, tokens = agent.loss(episode)
     assert tokens == len(episode.response_ids)
     # The mean does not scale with length: it stays in the range of one token's divergence.
-    assert 0 < float(loss) < 20
+    assert 0 < float(loss.detach()) < 20
 
 
 def test_vocabulary_mismatch_rejected(tiny_model_dirs, english_samples, tmp_path):
