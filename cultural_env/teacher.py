@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from cultural_env.acceptance import AcceptanceConfig, accept_tokens, accepted_prefix_length, token_ranks
+from cultural_env.adaptive_top_k import AdaptiveTopK
 from cultural_env.decoding import CachedSequenceModel
 from cultural_env.sampling import sample_tokens, scaled_log_probs
 
@@ -37,6 +38,8 @@ class Verification:
     """(G,) 0-based rank of each drafted token under the teacher."""
     draft_probs: torch.Tensor
     """(G,) teacher probability of each drafted token."""
+    top_k: torch.Tensor
+    """(G,) int64 k used at each draft position: ``acceptance.top_k``, or K_eff under adaptive top-k."""
 
 
 class Teacher:
@@ -45,6 +48,7 @@ class Teacher:
     def __init__(self, model: torch.nn.Module, vocab_size: int, acceptance: AcceptanceConfig) -> None:
         self.lm = CachedSequenceModel(model, vocab_size)
         self.acceptance = acceptance
+        self.adaptive_top_k = AdaptiveTopK(acceptance.adaptive_top_k) if acceptance.adaptive_top_k is not None else None
         self.sequence: list[int] = []
         self.generator = torch.Generator(device=self.lm.device)
 
@@ -58,18 +62,32 @@ class Teacher:
         self.lm.reset()
         self.sequence = list(prompt_ids)
         self.generator.manual_seed(seed)
+        if self.adaptive_top_k is not None:
+            self.adaptive_top_k.begin()
 
     @torch.no_grad()
     def verify(self, draft: Sequence[int]) -> Verification:
         """Verify ``draft`` (G >= 1 tokens) with one forward and extend the sequence by the verdict."""
-        block_length = len(draft)
         pending = self.lm.sync(self.sequence)
-        logits = self.lm.forward(pending + list(draft[:-1]))[-block_length:]  # (G, V)
+        logits = self.lm.forward(pending + list(draft[:-1]))[-len(draft) :]  # (G, V)
+        return self.judge(logits, draft)
+
+    @torch.no_grad()
+    def judge(self, logits: torch.Tensor, draft: Sequence[int]) -> Verification:
+        """Judge ``draft`` from the teacher's logits (G, V) at its positions; extend the sequence by the verdict.
+
+        :meth:`verify` runs the forward itself; the vector environment runs one batched forward
+        for all its rows and calls this per row.
+        """
+        block_length = len(draft)
         log_probs = scaled_log_probs(logits, self.acceptance.temperature)  # (G, V)
         draft_tensor = torch.tensor(list(draft), dtype=torch.long, device=log_probs.device)  # (G,)
 
-        accepted = accept_tokens(log_probs[None], draft_tensor[None], self.acceptance.top_k, self.acceptance.min_prob)[0]
+        top_k = self._top_k(log_probs)  # (G,)
+        accepted = accept_tokens(log_probs[None], draft_tensor[None], top_k[None], self.acceptance.min_prob)[0]
         num_accepted = int(accepted_prefix_length(accepted[None])[0])
+        if self.adaptive_top_k is not None:
+            self.adaptive_top_k.observe(accepted[: num_accepted + 1].tolist())
 
         correction = None
         appended = list(draft)
@@ -90,4 +108,11 @@ class Teacher:
             log_probs=log_probs[: len(appended)],
             draft_ranks=token_ranks(log_probs, draft_tensor),
             draft_probs=draft_log_probs.exp(),
+            top_k=top_k,
         )
+
+    def _top_k(self, log_probs: torch.Tensor) -> torch.Tensor:
+        """Return the k at each draft position (G,): fixed, or from the adaptive rule's state."""
+        if self.adaptive_top_k is None:
+            return torch.full(log_probs.shape[:-1], self.acceptance.top_k, dtype=torch.long, device=log_probs.device)
+        return self.adaptive_top_k.top_k(log_probs)

@@ -1,0 +1,66 @@
+"""`cultural-kd bench`: time rollouts and the loss on tiny models built in-process."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``bench`` subcommand."""
+    parser = subparsers.add_parser(
+        "bench",
+        help="time this project's rollout against the naive reference and the floor",
+        description="Benchmark rollouts (this project, the naive reference algorithm, the floor) in three "
+        "acceptance regimes, batched rollouts at several batch sizes, and the loss's peak memory, on tiny "
+        "random models built in-process.",
+    )
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+    parser.add_argument("--quick", action="store_true", help="run the reduced set (T = 256 only, loss memory at T = 512)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default 1)")
+    parser.add_argument("--repeats", type=int, help="runs of each rollout, of which the fastest counts (default 1)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handle ``cultural-kd bench``."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from cultural_env.bench import QUICK, BenchConfig, run_benchmark
+
+    config = QUICK if args.quick else BenchConfig()
+    if args.threads is not None:
+        config = replace(config, threads=args.threads)
+    if args.repeats is not None:
+        config = replace(config, repeats=args.repeats)
+    results = run_benchmark(config)
+
+    console = Console()
+    table = Table(title="rollouts (tokens/s)")
+    for column in ("regime", "T", "acceptance", "project", "naive", "floor", "speedup", "floor ratio", "teacher fwd/block", "student fwd/token"):
+        table.add_column(column, justify="right")
+    for row in results["rollout"]:
+        table.add_row(
+            row["regime"], str(row["T"]), f"{row['acceptance']:.2f}", f"{row['tokens_per_s']:.1f}",
+            f"{row['naive_tokens_per_s']:.1f}", f"{row['floor_tokens_per_s']:.1f}", f"{row['speedup_vs_naive']:.2f}x",
+            f"{row['floor_ratio']:.2f}x", f"{row['teacher_forwards_per_block']:.2f}", f"{row['student_forwards_per_drafted_token']:.3f}",
+        )
+    console.print(table)
+    batched = ", ".join(f"B={size}: {value:.1f}" for size, value in results["batched"].items())
+    console.print(f"batched tokens/s ({config.batched_regime} acceptance, T={config.batched_length}): {batched}")
+    memory = results["loss_memory"]
+    console.print(
+        f"loss peak memory at T={memory['T']}, V={memory['V']}: chunked {memory['peak_bytes'] / 2**20:.0f} MiB, "
+        f"full logits {memory['naive_peak_bytes'] / 2**20:.0f} MiB ({memory['peak_bytes'] / memory['naive_peak_bytes']:.1%})"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        console.print(f"wrote {args.json}")
+    return 0

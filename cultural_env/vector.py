@@ -1,0 +1,217 @@
+"""CulturalTokenVectorEnv: B CulturalKD episodes whose drafted blocks the teacher verifies in one forward."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
+
+from cultural_env.batched_decoding import BatchedSequenceModel, pad_rows
+from cultural_env.data import CulturalSample
+from cultural_env.env import CulturalTokenEnv
+from cultural_env.errors import ConfigError, InvalidActionError
+from cultural_env.teacher import Verification
+
+logger = logging.getLogger(__name__)
+
+
+class CulturalTokenVectorEnv(gym.vector.VectorEnv):
+    """``num_envs`` episodes of :class:`~cultural_env.env.CulturalTokenEnv` stepped together.
+
+    ``gymnasium.make_vec("CulturalKD-v0", num_envs=B)`` builds this class. Each row is a full
+    ``CulturalTokenEnv`` (same config, one shared teacher model), so prompts, acceptance,
+    corrections, rewards and infos follow that class's docstring row by row. What changes is
+    the teacher's forward: one batched forward verifies the blocks of all stepping rows, with
+    per-row lengths, explicit position ids and an attention mask over cache plus new tokens
+    (:class:`~cultural_env.batched_decoding.BatchedSequenceModel`). Tokens a row discards stay
+    in the shared cache, masked out.
+
+    ## Spaces
+
+    ``single_observation_space`` and ``single_action_space`` are the row env's spaces; the
+    batched spaces come from :func:`gymnasium.vector.utils.batch_space`, so an observation is
+    ``{"query": (B arrays), "response": (B arrays)}``. ``step`` takes B blocks: a sequence of
+    B 1-D int arrays (lengths may differ) or a (B, G) int array.
+
+    ## Seeding and equivalence
+
+    ``reset(seed=s)`` seeds row r with ``s + r``, so row r draws the same item and the same
+    teacher corrections as ``CulturalTokenEnv.reset(seed=s + r)`` given the same actions. The
+    batched forward pads rows, which changes logits by float rounding (about 1e-6 in float32),
+    so a correction drawn at a probability boundary can differ in rare cases.
+
+    ## Autoreset
+
+    ``metadata["autoreset_mode"]`` is ``NEXT_STEP``: the step after a row terminates or
+    truncates resets that row, ignores its action, and returns its reset observation and info
+    with reward 0. ``reset(options={"reset_mask": mask})`` resets only the rows in the mask;
+    other ``options`` keys go to every row's ``reset``.
+
+    ## Info
+
+    Every key of a row's info becomes an array over rows with a boolean ``_key`` mask of the
+    rows that set it. Scalars are stacked into numeric arrays; arrays and objects, whose shapes
+    differ between rows, go into object arrays.
+
+    ## Arguments
+
+    ``num_envs`` is B; the other arguments are those of ``CulturalTokenEnv``.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        config: Any = None,
+        *,
+        render_mode: str | None = None,
+        teacher_model: torch.nn.Module | None = None,
+        tokenizer: Any = None,
+        samples: Sequence[CulturalSample] | None = None,
+        **overrides: Any,
+    ) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+            raise ConfigError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+        if render_mode is not None:
+            raise ConfigError(f"the vector environment does not render; got render_mode={render_mode!r}, use None")
+        first = CulturalTokenEnv(config, teacher_model=teacher_model, tokenizer=tokenizer, samples=samples, **overrides)
+        self.envs = [first] + [
+            CulturalTokenEnv(first.config, teacher_model=first.teacher.lm.model, tokenizer=first.tokenizer, samples=first.samples)
+            for _ in range(num_envs - 1)
+        ]
+        self.num_envs = num_envs
+        self.render_mode = None
+        self.config = first.config
+        self.tokenizer = first.tokenizer
+        self.vocab_size = first.vocab_size
+        self.stop_ids = first.stop_ids
+        self.teacher_lm = BatchedSequenceModel(first.teacher.lm.model, first.vocab_size, num_envs)
+
+        self.single_observation_space = first.observation_space
+        self.single_action_space = first.action_space
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+
+        self._observations: list[dict[str, np.ndarray]] = [first._observation() for _ in range(num_envs)]
+        self._autoreset = np.zeros(num_envs, dtype=bool)
+
+    # ----------------------------------------------------------------- vector API
+
+    def reset(self, *, seed: int | Sequence[int | None] | None = None, options: Mapping[str, Any] | None = None):
+        """Reset every row, or the rows of ``options["reset_mask"]``; row r gets seed ``seed + r``."""
+        super().reset(seed=seed if isinstance(seed, int) else None)
+        seeds = self._row_seeds(seed)
+        options = dict(options or {})
+        reset_mask = np.asarray(options.pop("reset_mask", np.ones(self.num_envs, dtype=bool)), dtype=bool)
+        if reset_mask.shape != (self.num_envs,):
+            raise ConfigError(f"reset_mask must be a boolean array of shape ({self.num_envs},), got shape {reset_mask.shape}")
+
+        infos: dict[str, Any] = {}
+        for row in np.flatnonzero(reset_mask):
+            observation, info = self.envs[row].reset(seed=seeds[row], options=options or None)
+            self._observations[row] = observation
+            self._autoreset[row] = False
+            infos = self._add_row_info(infos, info, int(row))
+        return self._batched_observations(), infos
+
+    def step(self, actions: Any):
+        """Verify one block per row with one teacher forward; rows that ended last step are reset instead."""
+        blocks = self._split_actions(actions)
+        rewards = np.zeros(self.num_envs, dtype=np.float64)
+        terminations = np.zeros(self.num_envs, dtype=bool)
+        truncations = np.zeros(self.num_envs, dtype=bool)
+        infos: dict[str, Any] = {}
+
+        prepared: dict[int, tuple[list[int], int, np.ndarray | None]] = {}
+        for row, env in enumerate(self.envs):
+            if self._autoreset[row]:
+                self._observations[row], info = env.reset()
+                infos = self._add_row_info(infos, info, row)
+            else:
+                prepared[row] = env.prepare_step(blocks[row])
+
+        verifications = self._verify({row: verified for row, (verified, _, _) in prepared.items()})
+
+        for row, (verified, num_ignored, draft_log_probs) in prepared.items():
+            observation, reward, terminated, truncated, info = self.envs[row].finish_step(
+                verified, verifications[row], num_ignored, draft_log_probs
+            )
+            self._observations[row] = observation
+            rewards[row], terminations[row], truncations[row] = reward, terminated, truncated
+            infos = self._add_row_info(infos, info, row)
+        self._autoreset = terminations | truncations
+        return self._batched_observations(), rewards, terminations, truncations, infos
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Free the teacher's caches."""
+        for env in self.envs:
+            env.close()
+        self.teacher_lm.reset()
+
+    # ----------------------------------------------------------------- internals
+
+    @torch.no_grad()
+    def _verify(self, drafts: Mapping[int, list[int]]) -> dict[int, Verification]:
+        """Run one teacher forward over every row's pending tokens plus its draft; judge each row."""
+        if not drafts:
+            return {}
+        feeds: list[list[int]] = [[] for _ in range(self.num_envs)]
+        for row, draft in drafts.items():
+            pending = self.teacher_lm.sync(row, self.envs[row].teacher.sequence)
+            feeds[row] = pending + draft[:-1]
+        tokens, lengths = pad_rows(feeds, self.teacher_lm.device)  # (B, S)
+        logits = self.teacher_lm.forward(tokens, lengths)  # (B, S, V)
+
+        verifications = {}
+        for row, draft in drafts.items():
+            teacher = self.envs[row].teacher
+            # The row's own Teacher judges the block and keeps the row's sequence, RNG and adaptive
+            # top-k state. The batched forward counts as one forward of each row it verified.
+            teacher.lm.forward_calls += 1
+            block_logits = logits[row, lengths[row] - len(draft) : lengths[row]]  # (G, V)
+            verifications[row] = teacher.judge(block_logits, draft)
+        return verifications
+
+    def _split_actions(self, actions: Any) -> list[Any]:
+        if isinstance(actions, np.ndarray) and actions.ndim == 2:
+            actions = list(actions)
+        if isinstance(actions, torch.Tensor) and actions.ndim == 2:
+            actions = list(actions)
+        if not isinstance(actions, (list, tuple)) or len(actions) != self.num_envs:
+            kind = f"{len(actions)} items" if isinstance(actions, (list, tuple)) else type(actions).__name__
+            raise InvalidActionError(
+                f"actions must be {self.num_envs} blocks (a sequence of 1-D arrays or a ({self.num_envs}, G) array), got {kind}"
+            )
+        return list(actions)
+
+    def _row_seeds(self, seed: int | Sequence[int | None] | None) -> list[int | None]:
+        if seed is None:
+            return [None] * self.num_envs
+        if isinstance(seed, int):
+            return [seed + row for row in range(self.num_envs)]
+        seeds = list(seed)
+        if len(seeds) != self.num_envs:
+            raise ConfigError(f"seed must be an int or {self.num_envs} seeds, got {len(seeds)} seeds")
+        return seeds
+
+    def _batched_observations(self) -> dict[str, Any]:
+        empty = create_empty_array(self.single_observation_space, self.num_envs)
+        return concatenate(self.single_observation_space, self._observations, empty)
+
+    def _add_row_info(self, infos: dict[str, Any], info: Mapping[str, Any], row: int) -> dict[str, Any]:
+        """Put one row's info into per-key arrays with ``_key`` masks, as Gymnasium's vector envs do."""
+        for key, value in info.items():
+            if key not in infos:
+                numeric = isinstance(value, (bool, int, float, np.bool_, np.number))
+                infos[key] = np.zeros(self.num_envs, dtype=type(value)) if numeric else np.full(self.num_envs, None, dtype=object)
+                infos[f"_{key}"] = np.zeros(self.num_envs, dtype=bool)
+            infos[key][row] = value
+            infos[f"_{key}"][row] = True
+        return infos

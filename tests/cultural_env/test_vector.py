@@ -1,0 +1,123 @@
+"""The vector environment: one batched teacher forward per step, rows equal to unbatched episodes."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from cultural_env.env import CulturalTokenEnv
+from cultural_env.errors import InvalidActionError
+from cultural_env.vector import CulturalTokenVectorEnv
+
+NUM_ENVS = 3
+SEED = 5
+
+
+@pytest.fixture()
+def env_kwargs(tiny_teacher, tiny_tokenizer, english_samples):
+    # top_k of about half the vocabulary accepts about half of uniformly random tokens, so blocks
+    # are partly accepted and rows drift apart in length.
+    return dict(
+        teacher_model=tiny_teacher,
+        tokenizer=tiny_tokenizer,
+        samples=english_samples,
+        max_new_tokens=20,
+        block_size=6,
+        acceptance={"top_k": len(tiny_tokenizer) // 2, "min_prob": 0.0},
+    )
+
+
+def row_actions(vocab_size, num_rows, steps):
+    """Random blocks of 1 to 6 tokens, a fixed list per row."""
+    rng = np.random.default_rng(0)
+    return [[rng.integers(0, vocab_size, size=int(rng.integers(1, 7))) for _ in range(steps)] for _ in range(num_rows)]
+
+
+def unbatched_episode(env_kwargs, seed, actions):
+    """Step one CulturalTokenEnv with ``actions`` until the episode ends; return the step infos."""
+    env = CulturalTokenEnv(**env_kwargs)
+    env.reset(seed=seed)
+    infos = []
+    for action in actions:
+        _, reward, terminated, truncated, info = env.step(action)
+        infos.append({**info, "reward": reward, "terminated": terminated, "truncated": truncated})
+        if terminated or truncated:
+            break
+    env.close()
+    return infos
+
+
+def test_make_vec_builds_vector_env(env_kwargs):
+    envs = gym.make_vec("CulturalKD-v0", num_envs=2, **env_kwargs)
+    assert isinstance(envs.unwrapped, CulturalTokenVectorEnv)
+    assert envs.num_envs == 2
+    assert envs.metadata["autoreset_mode"] == gym.vector.AutoresetMode.NEXT_STEP
+    observations, infos = envs.reset(seed=0)
+    assert len(observations["query"]) == 2
+    assert infos["_sample_id"].all()
+    envs.close()
+
+
+def test_rows_match_unbatched_env(env_kwargs, tiny_tokenizer):
+    actions = row_actions(len(tiny_tokenizer), NUM_ENVS, steps=40)
+    expected = [unbatched_episode(env_kwargs, SEED + row, actions[row]) for row in range(NUM_ENVS)]
+
+    envs = CulturalTokenVectorEnv(NUM_ENVS, **env_kwargs)
+    envs.reset(seed=SEED)
+    finished = np.zeros(NUM_ENVS, dtype=bool)
+    steps = [0] * NUM_ENVS
+    accepted_lengths = set()
+    while not finished.all():
+        batch = [actions[row][steps[row]] if not finished[row] else np.array([1]) for row in range(NUM_ENVS)]
+        _, rewards, terminations, truncations, infos = envs.step(batch)
+        for row in np.flatnonzero(~finished):
+            want = expected[row][steps[row]]
+            assert infos["appended"][row].tolist() == want["appended"].tolist(), f"row {row} step {steps[row]}"
+            assert infos["accepted"][row].tolist() == want["accepted"].tolist()
+            assert infos["correction"][row] == want["correction"]
+            assert rewards[row] == want["reward"]
+            assert terminations[row] == want["terminated"]
+            assert truncations[row] == want["truncated"]
+            # Padding in the batched forward changes float rounding only.
+            assert torch.allclose(infos["teacher_log_probs"][row].log_probs, want["teacher_log_probs"].log_probs, atol=1e-4)
+            accepted_lengths.add(int(infos["num_accepted"][row]))
+            steps[row] += 1
+        finished |= terminations | truncations
+    assert steps == [len(episode) for episode in expected]
+    assert len(accepted_lengths) > 1, "rows should accept different lengths"
+    envs.close()
+
+
+def test_one_teacher_forward_per_step(env_kwargs, tiny_tokenizer):
+    envs = CulturalTokenVectorEnv(NUM_ENVS, **env_kwargs)
+    envs.reset(seed=SEED)
+    actions = row_actions(len(tiny_tokenizer), NUM_ENVS, steps=3)
+    for step in range(3):
+        envs.step([actions[row][step] for row in range(NUM_ENVS)])
+    assert envs.teacher_lm.forward_calls == 3
+    envs.close()
+
+
+def test_autoreset_next_step(env_kwargs, tiny_tokenizer):
+    accept_all = {"top_k": len(tiny_tokenizer), "min_prob": 0.0}
+    envs = CulturalTokenVectorEnv(2, **{**env_kwargs, "max_new_tokens": 2, "acceptance": accept_all})
+    envs.reset(seed=SEED)
+    _, _, terminations, truncations, _ = envs.step([np.array([5, 6]), np.array([7])])
+    assert truncations.tolist() == [True, False]
+    assert terminations.tolist() == [False, False]
+
+    observations, rewards, _, _, infos = envs.step([np.array([5]), np.array([8])])
+    assert infos["_sample_id"].tolist() == [True, False], "only row 0 should have been reset"
+    assert infos["_accepted"].tolist() == [False, True], "only row 1 should have stepped"
+    assert rewards.tolist() == [0.0, 1.0]
+    assert len(observations["response"][0]) == 0
+    assert observations["response"][1].tolist() == [7, 8]
+    envs.close()
+
+
+def test_wrong_action_count_rejected(env_kwargs):
+    envs = CulturalTokenVectorEnv(2, **env_kwargs)
+    envs.reset(seed=SEED)
+    with pytest.raises(InvalidActionError, match="actions must be 2 blocks"):
+        envs.step([np.array([5])])
+    envs.close()
