@@ -53,19 +53,39 @@ class Episode:
 
 @runtime_checkable
 class Agent(Protocol):
-    """What the training loop needs from an agent."""
+    """What the training loop needs from an agent.
+
+    :func:`run_episode` calls ``begin_episode`` once after ``reset``, then ``act`` and
+    ``observe`` once per step, and the trainer calls ``learn`` on each finished episode. The
+    agent receives the unwrapped environment when it is built, so it can read the tokenizer,
+    ``config.block_size``, ``config.max_new_tokens`` and ``stop_ids``, and it must not change
+    the environment's configuration. :class:`agents.training.Trainer` also uses these optional
+    members when present: ``seed(seed)`` before training, ``model`` (a transformers causal LM,
+    required for the before/after evaluations and for saving the student) and
+    ``loss(episode) -> (loss, tokens)`` for the validation KL.
+    """
 
     def begin_episode(self, observation: dict[str, np.ndarray], info: dict[str, Any]) -> None:
-        """Prepare for a new episode that starts at ``observation``."""
+        """Prepare for a new episode that starts at ``observation`` (reset caches and draft length)."""
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
-        """Return the next drafted block, a (G,) int64 array with 1 <= G <= the env's block_size."""
+        """Return the next drafted block, a (G,) int64 array with 1 <= G <= the env's block_size.
+
+        With ``reward_mode="neg_reverse_kl"`` the agent also passes the block's log-probabilities
+        to ``env.set_draft_log_probs`` before returning it.
+        """
 
     def observe(self, transition: Transition) -> None:
-        """Take note of the step that followed the last ``act``."""
+        """Take note of the step that followed the last ``act``, such as adapting the draft length."""
 
     def learn(self, episode: Episode) -> dict[str, float]:
-        """Learn from a finished episode; return metrics, namespaced such as ``losses/kd``."""
+        """Learn from a finished episode and return metrics.
+
+        The trainer counts an optimizer step when ``metrics["optim/stepped"]`` is 1.0 and writes
+        one record per step. Other keys are namespaced, ``losses/...`` for loss terms and
+        ``rollout/...`` for acceptance and draft-length figures (see
+        :func:`agents.skd.rollout_metrics`).
+        """
 
 
 def run_episode(env: gym.Env, agent: Agent, options: dict[str, Any] | None = None, seed: int | None = None) -> Episode:

@@ -1,0 +1,1 @@
+"""Runnable example agents; importable from the repository root as ``examples.<module>``."""

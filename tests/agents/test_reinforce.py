@@ -1,0 +1,104 @@
+"""The REINFORCE agent: action bookkeeping, returns, config checks, and learning on tiny models."""
+
+import copy
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from agents.base import Episode, Transition, run_episode
+from agents.optim import OptimConfig
+from agents.reinforce import ReinforceAgent, ReinforceConfig, discounted_returns, sampled_actions
+from cultural_env.env import CulturalTokenEnv
+from cultural_env.errors import ConfigError
+from tests.conftest import make_model
+
+
+@pytest.fixture()
+def single_thread():
+    """Run on one CPU thread: the tiny models are bound by per-call overhead, so extra threads only add contention."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def without_knowledge(samples):
+    """The items with K removed: the teacher then reads the student's prompt, so the best student is a sharper copy of itself."""
+    return [dataclasses.replace(sample, knowledge=None) for sample in samples]
+
+
+def sharpened_pair(tokenizer):
+    """A student and a teacher that is the same network with 3x the logits, so the task is learnable in a few steps."""
+    student = make_model(tokenizer, seed=2)
+    teacher = copy.deepcopy(student)
+    with torch.no_grad():
+        student.model.norm.weight.mul_(5.0)
+        teacher.model.norm.weight.mul_(15.0)
+    return student, teacher
+
+
+def transition(action, accepted, appended):
+    info = {"accepted": np.asarray(accepted, dtype=bool), "appended": np.asarray(appended, dtype=np.int64)}
+    return Transition(np.asarray(action, dtype=np.int64), {}, float(sum(accepted)), False, False, info)
+
+
+def test_sampled_actions_use_rejected_draft():
+    episode = Episode("x", np.zeros(2, dtype=np.int64), np.asarray([5, 6, 9, 7], dtype=np.int64))
+    episode.transitions = [
+        transition([5, 6, 8, 4], [True, True, False, False], [5, 6, 9]),  # 8 rejected, 9 is the correction
+        transition([7], [True], [7]),
+    ]
+    actions, acceptance = sampled_actions(episode)
+    assert actions.tolist() == [5, 6, 8, 7]
+    assert acceptance.tolist() == [1.0, 1.0, 0.0, 1.0]
+
+
+def test_discounted_returns_sum_future_rewards():
+    rewards = np.asarray([1.0, 0.0, 1.0])
+    assert discounted_returns(rewards, 1.0).tolist() == [2.0, 1.0, 1.0]
+    assert discounted_returns(rewards, 0.0).tolist() == [1.0, 0.0, 1.0]
+    assert np.allclose(discounted_returns(rewards, 0.5), [1.25, 0.5, 1.0])
+
+
+@pytest.mark.parametrize(
+    "fields, fragment",
+    [
+        ({"draft_temperature": 0.0}, "draft_temperature must be a number > 0.0, got 0.0"),
+        ({"draft_top_p": 0.9}, "draft_top_p must be 1.0 for a policy-gradient agent, got 0.9"),
+        ({"discount": 1.5}, "discount must be a number >= 0.0 and <= 1.0, got 1.5"),
+        ({"kl_coef": -1.0}, "kl_coef must be a number >= 0.0, got -1.0"),
+    ],
+)
+def test_config_rejects_invalid_fields(fields, fragment):
+    with pytest.raises(ConfigError) as raised:
+        ReinforceConfig(**fields)
+    assert fragment in str(raised.value)
+
+
+def test_reinforce_raises_acceptance(single_thread, tiny_tokenizer, english_samples):
+    student, teacher = sharpened_pair(tiny_tokenizer)
+    env = CulturalTokenEnv(
+        teacher_model=teacher, tokenizer=tiny_tokenizer, samples=without_knowledge(english_samples[:1]), max_new_tokens=16, block_size=4,
+        acceptance={"top_k": 20, "min_prob": 0.0, "temperature": 1.0},
+    )
+    optim = OptimConfig(learning_rate=1e-2, warmup_ratio=0.0, scheduler="constant")
+    agent = ReinforceAgent(ReinforceConfig(draft_temperature=1.0, discount=0.0), env, optim, total_steps=30, model=student)
+    agent.seed(0)
+    history = [agent.learn(run_episode(env, agent, seed=episode)) for episode in range(30)]
+    acceptance = [metrics["rollout/acceptance_rate"] for metrics in history]
+    assert all(metrics["optim/stepped"] == 1.0 for metrics in history)
+    assert np.mean(acceptance[-8:]) > np.mean(acceptance[:8]) + 0.3
+
+
+def test_kl_penalty_starts_at_zero(single_thread, tiny_tokenizer, english_samples):
+    student, teacher = sharpened_pair(tiny_tokenizer)
+    env = CulturalTokenEnv(teacher_model=teacher, tokenizer=tiny_tokenizer, samples=english_samples[:1], max_new_tokens=8)
+    agent = ReinforceAgent(ReinforceConfig(draft_temperature=1.0, kl_coef=0.1, entropy_coef=0.01), env, model=student)
+    first = agent.learn(run_episode(env, agent, seed=0))
+    second = agent.learn(run_episode(env, agent, seed=1))
+    assert first["losses/kl_reference"] == pytest.approx(0.0, abs=1e-6)
+    assert second["losses/kl_reference"] > 0.0
+    assert agent.reference_model is not None
+    assert not any(parameter.requires_grad for parameter in agent.reference_model.parameters())
