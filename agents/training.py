@@ -1,7 +1,14 @@
-"""The training loop: roll out episodes, learn from them, log, evaluate and save.
+"""The training loop: roll out episodes, learn from them, log, checkpoint, evaluate and save.
 
-Phases of :meth:`Trainer.run`: set up (seeds, environments, agent), evaluate before, loop over
-the data order (rollout, learn, log one record per optimizer step), evaluate after, save.
+Phases of :meth:`Trainer.run`: set up (seeds, environments, agent, and an optional resume from
+the latest checkpoint), then evaluate before training. The loop over the data order rolls out,
+learns, logs one record per optimizer step and checkpoints every ``train.save_every`` steps.
+The run ends with a checkpoint, the evaluation after training and the student with its model card. SIGINT or SIGTERM ends the loop after the current optimizer
+step with a checkpoint, so ``--resume`` continues where it stopped.
+
+Every episode's randomness comes from its index in the data order (the environment and the
+drafting RNG are seeded from it), so a resumed run and a run on several processes roll out the
+same episodes as one uninterrupted process.
 """
 
 from __future__ import annotations
@@ -10,6 +17,9 @@ import json
 import logging
 import math
 import random
+import shutil
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -21,9 +31,20 @@ import numpy as np
 import torch
 
 from agents.base import run_episode
+from agents.checkpoint import (
+    CheckpointError,
+    global_rng_state,
+    latest_checkpoint,
+    load_checkpoint,
+    restore_global_rng_state,
+    save_checkpoint,
+)
+from agents.distributed import ProcessLayout, barrier, gather_objects, process_device, process_layout
 from agents.evaluation import closed_book_recall, teacher_knowledge_use, validation_kl
-from agents.run_config import RunConfig, dump_run_config
+from agents.model_card import write_model_card
+from agents.run_config import RunConfig, dump_run_config, run_config_to_dict
 from agents.skd import SKDAgent
+from agents.tracking import MetricsSink, check_trackers
 from cultural_env.env import CulturalTokenEnv
 from cultural_env.errors import ConfigError
 
@@ -48,6 +69,9 @@ METRIC_NAMES = {
 }
 """Agent metric keys and the flat names they get in metrics.jsonl."""
 
+RESUME_NEUTRAL_FIELDS = {"train.output_dir", "train.eval_every", "train.save_every", "train.keep_checkpoints", "train.log_with"}
+"""Config fields that may change between a run and its resume, because they do not change the trained weights."""
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch."""
@@ -67,6 +91,69 @@ def check_output_dir(path: Path) -> None:
         raise ConfigError(f"output folder {path} is not writable ({error.strerror}); choose another with --output-dir") from None
 
 
+def required_disk_bytes(model: torch.nn.Module, keep_checkpoints: int) -> int:
+    """Estimate the disk space that checkpoints and the saved student take.
+
+    A checkpoint contains the weights and AdamW's two moments (three times the weight bytes). Up
+    to ``keep_checkpoints + 1`` exist while a new one is written, and the student folder adds one
+    more copy of the weights.
+    """
+    weight_bytes = sum(parameter.numel() * parameter.element_size() for parameter in model.parameters())
+    return weight_bytes * (3 * (keep_checkpoints + 1) + 1)
+
+
+def check_free_space(path: Path, required_bytes: int) -> None:
+    """Raise :class:`ConfigError` when the disk of ``path`` has less than ``required_bytes`` free."""
+    free = shutil.disk_usage(path).free
+    if free < required_bytes:
+        raise ConfigError(
+            f"output folder {path} has {free / 1e6:.1f} MB free but checkpoints and the student need about "
+            f"{required_bytes / 1e6:.1f} MB; free disk space, lower train.keep_checkpoints or choose another --output-dir"
+        )
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of the fields whose values differ between two plain-data configs."""
+    differences = []
+    for key in sorted(set(saved) | set(current)):
+        name = f"{prefix}{key}"
+        old, new = saved.get(key), current.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            differences.extend(config_differences(old, new, f"{name}."))
+        elif old != new and name not in RESUME_NEUTRAL_FIELDS:
+            differences.append(f"{name} ({old!r} in the checkpoint, {new!r} now)")
+    return differences
+
+
+class StopSignals:
+    """Turns the first SIGINT or SIGTERM into a request to stop after the current optimizer step.
+
+    A second signal raises :class:`KeyboardInterrupt` at once. Handlers are installed only in the
+    main thread, because Python delivers signals there alone.
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
+
+    def _handle(self, number: int, frame: Any) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = number
+        logger.warning("received %s: finishing the current optimizer step, then writing a checkpoint (send it again to stop at once)", signal.Signals(number).name)
+
+
 class Trainer:
     """Runs one training run of :class:`RunConfig`.
 
@@ -76,6 +163,10 @@ class Trainer:
         on_start: called with the planned number of optimizer steps once setup is done.
         on_step: called with each metrics record (one per optimizer step) as it is written.
         on_phase: called with a short description when a phase starts (evaluation, saving).
+        resume: continue from the latest checkpoint in the run folder.
+
+    After :meth:`run`, ``agent`` is the trained agent and ``interrupted_by`` the number of the
+    signal that stopped the run early, or None.
     """
 
     def __init__(
@@ -85,6 +176,7 @@ class Trainer:
         on_start: Callable[[int], None] | None = None,
         on_step: StepCallback | None = None,
         on_phase: Callable[[str], None] | None = None,
+        resume: bool = False,
     ) -> None:
         self.config = config
         self.output_dir = Path(config.train.output_dir)
@@ -92,80 +184,214 @@ class Trainer:
         self.on_start = on_start or (lambda total: None)
         self.on_step = on_step
         self.on_phase = on_phase or (lambda text: None)
+        self.resume = resume
+        self.interrupted_by: int | None = None
 
     def run(self) -> dict[str, Any]:
-        """Train, evaluate and save; return the summary that is also written to summary.json."""
+        """Train, evaluate and save; return the summary that is also written to summary.json.
+
+        In a multi-process run only the main process evaluates and writes files; the others
+        return an empty summary.
+        """
         started = time.perf_counter()
         train_config = self.config.train
-        check_output_dir(self.output_dir)
+        layout = process_layout()
+        self.layout = layout
+        if layout.is_main:
+            check_output_dir(self.output_dir)
+            check_trackers(train_config.log_with)
+        checkpoint = self._find_resume_checkpoint() if self.resume else None
         seed_everything(train_config.seed)
 
-        # ---- setup: environments share one teacher; the agent holds the student
-        env = gym.make("CulturalKD-v0", config=self.config.env)
+        # ---- setup: the environments share one teacher, and the agent owns the student
+        config = self._process_config(layout)
+        env = gym.make("CulturalKD-v0", config=config.env)
         core: CulturalTokenEnv = env.unwrapped
         validation_env = CulturalTokenEnv(
-            replace(self.config.env, data=replace(self.config.env.data, split="validation")),
+            replace(config.env, data=replace(config.env.data, split="validation")),
             teacher_model=core.teacher.lm.model,
             tokenizer=core.tokenizer,
-        ) if train_config.validation_samples and self.config.env.data.validation_fraction > 0 else None
+        ) if train_config.validation_samples and config.env.data.validation_fraction > 0 else None
         self.train_ids = [sample.id for sample in core.samples[: train_config.num_items]]
-        episodes_per_step = train_config.batch_size * self.config.optim.gradient_accumulation_steps
-        total_episodes = train_config.epochs * len(self.train_ids)
-        total_steps = max(1, total_episodes // episodes_per_step)
-        if train_config.max_steps is not None:
-            total_steps = min(total_steps, train_config.max_steps)
-        agent = self.agent_factory(self.config, core, total_steps)
-        if hasattr(agent, "seed"):
-            agent.seed(train_config.seed)
-        (self.output_dir / "config.yaml").write_text(dump_run_config(self.config), encoding="utf-8")
+        total_steps = self._total_steps(layout)
+        agent = self.agent_factory(config, core, total_steps)
+        self.agent = agent
+        if layout.is_main:
+            check_free_space(self.output_dir, required_disk_bytes(agent.model, train_config.keep_checkpoints))
+            (self.output_dir / "config.yaml").write_text(dump_run_config(self.config), encoding="utf-8")
         logger.info("training on %d items for %d optimizer steps; run folder %s", len(self.train_ids), total_steps, self.output_dir)
 
-        # ---- evaluate before
-        self.on_phase("evaluating before training")
-        before = self._evaluate(agent, core, validation_env, with_teacher=True)
+        resumed = self._restore(checkpoint, agent, core) if checkpoint is not None else None
 
-        # ---- the loop: rollout, learn, log
-        metrics_path = self.output_dir / "metrics.jsonl"
-        records: list[dict[str, Any]] = []
-        pending: list[dict[str, float]] = []
-        step = 0
-        episode_index = 0
+        # ---- evaluate before (stored in checkpoints, so a resumed run reports the original figures)
+        if resumed is not None:
+            before = resumed["before"]
+        else:
+            self.on_phase("evaluating before training")
+            before = self._evaluate(agent, core, validation_env, with_teacher=True) if layout.is_main else {}
+
+        # ---- the loop
+        sink = MetricsSink(
+            self.output_dir, train_config.log_with, run_config_to_dict(self.config),
+            resume_step=resumed["step"] if resumed else None, enabled=layout.is_main,
+        )
         self.on_start(total_steps)
         self.on_phase("training")
-        with metrics_path.open("w", encoding="utf-8") as metrics_file:
-            for epoch, sample_id in self._data_order(core, train_config.epochs):
-                if step >= total_steps:
-                    break
-                episode = run_episode(env, agent, options={"sample_id": sample_id}, seed=train_config.seed * 1_000_003 + episode_index)
-                episode_index += 1
-                pending.append(agent.learn(episode))
-                if not pending[-1].get("optim/stepped"):
-                    continue
-                step += 1
-                record = self._step_record(step, epoch, pending, started)
-                if train_config.eval_every and validation_env is not None and step % train_config.eval_every == 0:
-                    record["val_kl"] = self._validation_kl(agent, validation_env)
-                pending = []
-                records.append(record)
-                metrics_file.write(json.dumps(record) + "\n")
-                metrics_file.flush()
-                if self.on_step is not None:
-                    self.on_step(record)
+        elapsed_before = resumed["elapsed_s"] if resumed else 0.0
+        try:
+            with StopSignals() as signals:
+                self._train_loop(env, core, agent, validation_env, sink, signals, total_steps, resumed, before, started - elapsed_before)
+        finally:
+            sink.close()
+
+        if self.interrupted_by is not None:
+            summary = self._summary(sink.records, before, {}, agent, started - elapsed_before)
+            summary["interrupted"] = signal.Signals(self.interrupted_by).name
+            self._write_summary(summary, layout)
+            env.close()
+            return summary
 
         # ---- evaluate after, save
         self.on_phase("evaluating after training")
-        after = self._evaluate(agent, core, validation_env, with_teacher=False)
-        if train_config.save_student:
-            agent.model.save_pretrained(self.output_dir / "student", safe_serialization=True)
-            core.tokenizer.save_pretrained(self.output_dir / "student")
-        summary = self._summary(records, before, after, agent, started)
-        (self.output_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        after = self._evaluate(agent, core, validation_env, with_teacher=False) if layout.is_main else {}
+        summary = self._summary(sink.records, before, after, agent, started - elapsed_before)
+        if layout.is_main and train_config.save_student:
+            self.on_phase("saving the student")
+            student_dir = self.output_dir / "student"
+            agent.model.save_pretrained(student_dir, safe_serialization=True)
+            core.tokenizer.save_pretrained(student_dir)
+            write_model_card(student_dir, self.config, summary)
+        self._write_summary(summary, layout)
+        barrier(layout)
         env.close()
-        return summary
+        return summary if layout.is_main else {}
+
+    # ----------------------------------------------------------------- the loop
+
+    def _train_loop(self, env, core, agent, validation_env, sink, signals, total_steps, resumed, before, started) -> int:
+        """Roll out this process's episodes, learn, log and checkpoint; return the last optimizer step."""
+        train_config = self.config.train
+        layout = self.layout
+        step = resumed["step"] if resumed else 0
+        first_episode = resumed["next_episode"] if resumed else 0
+        saved_step = step
+        episode_index = first_episode - 1
+        pending: list[dict[str, float]] = []
+        for episode_index, (epoch, sample_id) in enumerate(self._data_order(train_config.epochs)):
+            if step >= total_steps:
+                break
+            if episode_index < first_episode or not layout.owns_episode(episode_index):
+                continue
+            # ---- rollout, seeded by the episode's place in the data order
+            episode_seed = train_config.seed * 1_000_003 + episode_index
+            if hasattr(agent, "seed"):
+                agent.seed(episode_seed)
+            episode = run_episode(env, agent, options={"sample_id": sample_id}, seed=episode_seed)
+
+            # ---- learn; continue until the optimizer steps
+            pending.append(agent.learn(episode))
+            if not pending[-1].get("optim/stepped"):
+                continue
+            step += 1
+
+            # ---- log
+            gathered = [metrics for part in gather_objects(pending, layout) for metrics in part]
+            pending = []
+            record = self._step_record(step, epoch, gathered, started)
+            if layout.is_main and train_config.eval_every and validation_env is not None and step % train_config.eval_every == 0:
+                record["val_kl"] = self._validation_kl(agent, validation_env)
+            sink.write(record)
+            if layout.is_main and self.on_step is not None:
+                self.on_step(record)
+
+            # ---- checkpoint every save_every steps, after the last step, and on a stop signal
+            next_episode = episode_index - layout.rank + layout.world_size
+            stop = any(gather_objects(signals.received is not None, layout))
+            due = train_config.save_every and step % train_config.save_every == 0
+            if due or stop or step >= total_steps:
+                self._save(step, next_episode, agent, core, before, started)
+                saved_step = step
+            if stop:
+                self.interrupted_by = signals.received or signal.SIGTERM
+                logger.warning("stopped after optimizer step %d; continue with --resume", step)
+                break
+        if step != saved_step:
+            # The data ran out before total_steps; checkpoint what was trained.
+            self._save(step, episode_index + 1, agent, core, before, started)
+        return step
+
+    # ----------------------------------------------------------------- checkpoints
+
+    def _find_resume_checkpoint(self) -> Path:
+        folder = latest_checkpoint(self.output_dir)
+        if folder is None:
+            raise CheckpointError(f"--resume: no checkpoint found in {self.output_dir / 'checkpoints'}; start without --resume or pass the run's --output-dir")
+        return folder
+
+    def _save(self, step: int, next_episode: int, agent: Any, core: CulturalTokenEnv, before: dict[str, Any], started: float) -> None:
+        if not self.layout.is_main:
+            return
+        state = {
+            "step": step,
+            "next_episode": next_episode,
+            "elapsed_s": time.perf_counter() - started,
+            "world_size": self.layout.world_size,
+            "agent": agent.state_dict() if hasattr(agent, "state_dict") else None,
+            "rng": global_rng_state(),
+            "env_rng": core.np_random.bit_generator.state,
+            "teacher_rng": core.teacher.generator.get_state(),
+            "before": before,
+            "config": run_config_to_dict(self.config),
+        }
+        save_checkpoint(self.output_dir, step, agent.model, state, self.config.train.keep_checkpoints)
+
+    def _restore(self, folder: Path, agent: Any, core: CulturalTokenEnv) -> dict[str, Any]:
+        """Load checkpoint ``folder`` into the agent and environment; return its saved state."""
+        state = load_checkpoint(folder, agent.model)
+        differences = config_differences(state["config"], run_config_to_dict(self.config))
+        if differences:
+            raise CheckpointError(
+                f"cannot resume from {folder}: the config differs in {'; '.join(differences)}; "
+                "rerun with the original config or start a new --output-dir"
+            )
+        if state["world_size"] != self.layout.world_size:
+            raise CheckpointError(
+                f"cannot resume from {folder}: it was written by {state['world_size']} processes, this run has "
+                f"{self.layout.world_size}; launch the same number of processes"
+            )
+        if state["agent"] is not None and hasattr(agent, "load_state_dict"):
+            agent.load_state_dict(state["agent"])
+        else:
+            logger.warning("the agent has no state_dict/load_state_dict; resuming with fresh optimizer state, so the run will not match an uninterrupted one")
+        restore_global_rng_state(state["rng"])
+        core.np_random.bit_generator.state = state["env_rng"]
+        core.teacher.generator.set_state(state["teacher_rng"])
+        logger.info("resuming from %s at optimizer step %d", folder, state["step"])
+        return state
+
+    # ----------------------------------------------------------------- setup helpers
+
+    def _process_config(self, layout: ProcessLayout) -> RunConfig:
+        """Return the config of this process, which on GPUs gives each process of a multi-process run its own device."""
+        env_device = process_device(self.config.env.device, layout)
+        agent_device = process_device(self.config.agent.device, layout)
+        return replace(self.config, env=replace(self.config.env, device=env_device), agent=replace(self.config.agent, device=agent_device))
+
+    def _total_steps(self, layout: ProcessLayout) -> int:
+        train_config = self.config.train
+        episodes_per_step = train_config.batch_size * self.config.optim.gradient_accumulation_steps * layout.world_size
+        total_steps = max(1, train_config.epochs * len(self.train_ids) // episodes_per_step)
+        if train_config.max_steps is not None:
+            total_steps = min(total_steps, train_config.max_steps)
+        return total_steps
+
+    def _write_summary(self, summary: dict[str, Any], layout: ProcessLayout) -> None:
+        if layout.is_main:
+            (self.output_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
     # ----------------------------------------------------------------- helpers
 
-    def _data_order(self, core: CulturalTokenEnv, epochs: int):
+    def _data_order(self, epochs: int):
         """Yield (epoch, sample id): each epoch is a fresh seeded permutation of the training items."""
         generator = random.Random(self.config.train.seed)
         ids = list(self.train_ids)

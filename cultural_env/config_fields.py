@@ -188,7 +188,7 @@ def read_yaml(path: Any) -> dict[str, Any]:
         with open(path, encoding="utf-8") as handle:
             data = yaml.safe_load(handle)
     except yaml.YAMLError as error:
-        raise ConfigError(f"invalid YAML in {path}: {error}") from None
+        raise ConfigError(f"invalid YAML in {path}: {_one_line_yaml_error(error)}; fix the file or check it with a YAML linter") from None
     except UnicodeDecodeError as error:
         raise ConfigError(f"config file {path} is not UTF-8 text: {error}") from None
     if data is None:
@@ -196,3 +196,10 @@ def read_yaml(path: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must contain a mapping of sections, got {type(data).__name__}")
     return data
+
+
+def _one_line_yaml_error(error: Exception) -> str:
+    """PyYAML's problem and its 1-based line and column, on one line (its own message spans several)."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else problem
