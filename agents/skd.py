@@ -16,15 +16,21 @@ import numpy as np
 import torch
 
 from agents.base import Episode, Transition
+from agents.chunked_loss import TeacherLogProbRows, chunked_token_divergence, final_hidden_states
 from agents.gamma import next_block_size
 from agents.losses import DIVERGENCES, token_divergence
 from agents.optim import GuardedOptimizer, OptimConfig
 from agents.student import StudentDrafter
 from cultural_env.config_fields import require_choice, require_range
+from cultural_env.errors import ConfigError
 from cultural_env.models import check_tokenizers_match, load_causal_lm, load_tokenizer
+from cultural_env.prompts import THINK_CLOSE, THINK_OPEN, check_enable_thinking, think_span_mask, think_token_ids
 from cultural_env.teacher_record import TeacherLogProbs
 
 logger = logging.getLogger(__name__)
+
+LOSS_MODES = ("full", "chunked")
+"""Ways to compute the loss, which give the same value (see SKDConfig.loss_mode)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,18 @@ class SKDConfig:
     """Teacher weight of the generalized JSD, in (0, 1)."""
     loss_temperature: float | None = None
     """Temperature of the student's distribution in the loss; None uses the teacher's acceptance temperature."""
+    loss_mode: str = "full"
+    """"full" builds the student's (T, V) log-probabilities at once. "chunked" computes the same loss from
+    the student's final hidden states ``loss_chunk_size`` positions at a time (see agents.chunked_loss),
+    so the student side needs O(chunk * V) floats instead of O(T * V)."""
+    loss_chunk_size: int = 256
+    """Positions per chunk when ``loss_mode`` is "chunked" (>= 1)."""
+    kl_clip: float | None = None
+    """Clip each position's divergence to at most this value (in nats, > 0) before the mean; None does not clip."""
+    mask_think: bool = False
+    """Leave the tokens of each ``<think>`` … ``</think>`` span (markers included) out of the loss."""
+    enable_thinking: bool | None = None
+    """The student's Qwen3 thinking switch; it must equal env.prompt.enable_thinking, and None follows the env."""
 
     def __post_init__(self) -> None:
         require_range("gamma_init", self.gamma_init, minimum=1, integer=True)
@@ -68,6 +86,10 @@ class SKDConfig:
             require_range("jsd_beta", self.jsd_beta, minimum=0.0, maximum=0.999, exclusive_minimum=True)
         if self.loss_temperature is not None:
             require_range("loss_temperature", self.loss_temperature, minimum=0.0, exclusive_minimum=True)
+        require_choice("loss_mode", self.loss_mode, LOSS_MODES)
+        require_range("loss_chunk_size", self.loss_chunk_size, minimum=1, integer=True)
+        if self.kl_clip is not None:
+            require_range("kl_clip", self.kl_clip, minimum=0.0, exclusive_minimum=True)
 
 
 class SKDAgent:
@@ -93,6 +115,13 @@ class SKDAgent:
         self.config = config
         self.env = env
         self.tokenizer = env.tokenizer
+        check_enable_thinking(config.enable_thinking, env.config.prompt, "agent.enable_thinking")
+        self.think_ids = think_token_ids(env.tokenizer) if config.mask_think else None
+        if config.mask_think and self.think_ids is None:
+            raise ConfigError(
+                f"agent.mask_think is true but the tokenizer has no single {THINK_OPEN} and {THINK_CLOSE} tokens; "
+                "set agent.mask_think=false or use a tokenizer with them, such as Qwen3's"
+            )
         if model is None:
             check_tokenizers_match(env.tokenizer, load_tokenizer(config.student, config.trust_remote_code))
         self.model = load_causal_lm(
@@ -106,8 +135,6 @@ class SKDAgent:
         self.vocab_size = env.vocab_size
         self.gamma_max = config.gamma_max or env.config.block_size
         if self.gamma_max > env.config.block_size:
-            from cultural_env.errors import ConfigError
-
             raise ConfigError(
                 f"agent.gamma_max={self.gamma_max} exceeds env.block_size={env.config.block_size}; lower gamma_max or raise block_size"
             )
@@ -122,6 +149,15 @@ class SKDAgent:
     def seed(self, seed: int) -> None:
         """Seed the drafting RNG."""
         self.drafter.seed(seed)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Training state besides the weights: optimizer, schedule, counters and the drafting RNG."""
+        return {"optimizer": self.optimizer.state_dict(), "drafter_rng": self.drafter.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.drafter.generator.set_state(state["drafter_rng"])
 
     def begin_episode(self, observation: dict[str, np.ndarray], info: dict[str, Any]) -> None:
         """Reset the draft length and the student's cache."""
@@ -146,17 +182,45 @@ class SKDAgent:
     # ----------------------------------------------------------------- learning
 
     def loss(self, episode: Episode) -> tuple[torch.Tensor, int]:
-        """Return the mean per-token divergence over the episode's response and its token count.
+        """Return the mean per-token divergence over the episode's response and the number of tokens in it.
 
         One student forward with gradients over prompt plus response; the teacher side is the
         log-probabilities the environment recorded while verifying, so the teacher is not run again.
+        With ``kl_clip`` each position's divergence is clipped first; with ``mask_think`` the
+        think span is left out, and a response that is all think span gives a zero loss.
         """
         teacher_log_probs = TeacherLogProbs.concatenate(
             [transition.info["teacher_log_probs"] for transition in episode.transitions]
         ).to(self.device)  # (T, V)
-        student_log_probs = self.student_log_probs(episode.query_ids, episode.response_ids)  # (T, V)
-        per_token = token_divergence(student_log_probs, teacher_log_probs, self.config.loss, self.config.jsd_beta)  # (T,)
+        if self.config.loss_mode == "chunked":
+            per_token = self.chunked_divergence(episode.query_ids, episode.response_ids, teacher_log_probs)  # (T,)
+        else:
+            student_log_probs = self.student_log_probs(episode.query_ids, episode.response_ids)  # (T, V)
+            per_token = token_divergence(student_log_probs, teacher_log_probs, self.config.loss, self.config.jsd_beta)  # (T,)
+        if self.config.kl_clip is not None:
+            per_token = per_token.clamp(max=self.config.kl_clip)
+        if self.think_ids is not None:
+            inside = think_span_mask(episode.response_ids.tolist(), *self.think_ids)
+            keep = torch.tensor([not masked for masked in inside], dtype=torch.bool, device=per_token.device)  # (T,)
+            per_token = per_token[keep]
+            if per_token.numel() == 0:
+                return per_token.sum() * 0.0, 0
         return per_token.mean(), per_token.shape[0]
+
+    def chunked_divergence(self, query_ids: np.ndarray, response_ids: np.ndarray, teacher_log_probs: torch.Tensor) -> torch.Tensor:
+        """Per-token divergence (T,) from the student's final hidden states, one chunk of positions at a time."""
+        input_ids = torch.as_tensor(np.concatenate([query_ids, response_ids]), device=self.device)[None]  # (1, P+T)
+        hidden = final_hidden_states(self.model, input_ids, len(response_ids))  # (T, H)
+        return chunked_token_divergence(
+            hidden,
+            self.model.get_output_embeddings().weight,
+            TeacherLogProbRows(teacher_log_probs),
+            self.vocab_size,
+            kind=self.config.loss,
+            beta=self.config.jsd_beta,
+            temperature=self.loss_temperature,
+            chunk_size=self.config.loss_chunk_size,
+        )
 
     def student_log_probs(self, query_ids: np.ndarray, response_ids: np.ndarray) -> torch.Tensor:
         """Student log-probabilities (T, V) at the loss temperature for each response position."""

@@ -2,7 +2,10 @@
 
 A drafted token is accepted when it is among the teacher's ``top_k`` most likely tokens **and**
 its teacher probability (at the teacher's temperature) is at least ``min_prob``. The accepted
-prefix of a block ends at the first rejected token. Both functions are pure.
+prefix of a block ends at the first rejected token. The functions are pure.
+
+With ``adaptive_top_k`` set, k varies per query and per draft position; see
+:mod:`cultural_env.adaptive_top_k`.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from cultural_env.adaptive_top_k import AdaptiveTopKConfig
 from cultural_env.config_fields import require_range
 
 
@@ -26,6 +30,8 @@ class AcceptanceConfig:
     """Teacher temperature for acceptance, corrections and the recorded distributions (> 0)."""
     top_p: float = 1.0
     """Nucleus mass for the teacher's corrections, in (0, 1]."""
+    adaptive_top_k: AdaptiveTopKConfig | None = None
+    """Adaptive top-k settings; when set, they replace the fixed ``top_k``. None keeps k fixed."""
 
     def __post_init__(self) -> None:
         require_range("top_k", self.top_k, minimum=1, integer=True)
@@ -34,7 +40,7 @@ class AcceptanceConfig:
         require_range("top_p", self.top_p, minimum=0.0, maximum=1.0, exclusive_minimum=True)
 
 
-def accept_tokens(teacher_log_probs: torch.Tensor, draft: torch.Tensor, top_k: int, min_prob: float) -> torch.Tensor:
+def accept_tokens(teacher_log_probs: torch.Tensor, draft: torch.Tensor, top_k: int | torch.Tensor, min_prob: float) -> torch.Tensor:
     """Return a boolean mask (B, G) of drafted tokens that the teacher accepts.
 
     Args:
@@ -42,7 +48,8 @@ def accept_tokens(teacher_log_probs: torch.Tensor, draft: torch.Tensor, top_k: i
             scaled by the teacher's temperature.
         draft: (B, G) drafted token ids.
         top_k: a token is in the top-k when fewer than ``top_k`` tokens are strictly more likely,
-            so ties at the k-th place are all accepted.
+            so ties at the k-th place are all accepted. An int, or a tensor that broadcasts to
+            (B, G) for a k per position.
         min_prob: the minimum teacher probability of an accepted token.
     """
     in_top_k = token_ranks(teacher_log_probs, draft) < top_k  # (B, G)

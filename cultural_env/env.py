@@ -57,10 +57,22 @@ class CulturalTokenEnv(gym.Env):
 
     ## Rewards
 
-    With ``reward_mode="accept"`` (default) the reward is the accepted prefix length n: the sum
-    of the per-token acceptances A_t of the drafted tokens. With ``"teacher_logprob"`` it is the
-    sum of the teacher's log-probabilities of the drafted tokens up to and including the first
-    rejected one.
+    The reward of a step is a sum over the judged drafted tokens d_i: the accepted prefix and,
+    when the teacher rejected one, the first rejected token. ``reward_mode`` selects the
+    per-token term:
+
+    - ``"accept"`` (default): A_i, 1 for an accepted token and 0 for the rejected one, so the
+      reward is the accepted prefix length n.
+    - ``"teacher_logprob"``: log p_t(d_i), the teacher's log-probability at the teacher
+      temperature; the reward is at most 0.
+    - ``"neg_reverse_kl"``: log p_t(d_i) - log p_s(d_i), where log p_s(d_i) is the student's
+      log-probability of its own drafted token. Its expectation over the student's sampling is
+      -KL(p_s || p_t) at each judged position, so the return is the negative reverse KL of the
+      response. The environment has no student, so before each ``step`` the agent passes the
+      log-probabilities of the block's tokens, under the distribution it sampled them from, to
+      :meth:`set_draft_log_probs`; ``step`` raises :class:`EpisodeStateError` without them.
+
+    Drafted tokens after the first rejected one are discarded unjudged and earn nothing.
 
     ## Starting state
 
@@ -82,6 +94,11 @@ class CulturalTokenEnv(gym.Env):
     - ``correction``: the teacher's replacement token id, or -1 when the whole block was accepted;
     - ``appended``: the tokens appended to the response (accepted prefix, then the correction);
     - ``draft_ranks``, ``draft_probs``: (G,) teacher rank (0-based) and probability of each drafted token;
+    - ``top_k``: (G,) int64, the k that the acceptance rule used at each drafted token. It equals
+      ``acceptance.top_k`` everywhere unless ``acceptance.adaptive_top_k`` is set; then it is
+      K_eff = clip(K_baseline + round(c · (2H̃ − 1)), k_min, k_max), where K_baseline starts at
+      ``k_init`` each episode and moves with an EMA of per-token acceptance, and H̃ is the
+      teacher's entropy at that position divided by log V (see :mod:`cultural_env.adaptive_top_k`);
     - ``teacher_log_probs``: :class:`~cultural_env.teacher_record.TeacherLogProbs` with the
       teacher's (len(appended), V) log-probabilities at the appended positions, at the teacher
       temperature, kept on the teacher's device;
@@ -153,6 +170,7 @@ class CulturalTokenEnv(gym.Env):
         self.history: list[dict[str, Any]] = []
         self._forwards_at_reset = 0
         self._knowledge_cuts = 0
+        self._draft_log_probs: np.ndarray | None = None
 
     # ----------------------------------------------------------------- episode API
 
@@ -166,28 +184,59 @@ class CulturalTokenEnv(gym.Env):
         self.response = []
         self.history = []
         self.done = False
+        self._draft_log_probs = None
         self._forwards_at_reset = self.teacher.forward_calls
         info = {"sample_id": self.sample.id, "category": self.sample.category, "teacher_prompt_length": len(teacher_prompt)}
         return self._observation(), info
 
     def step(self, action: Any):
         """Verify one drafted block; see the class docstring for the returned values."""
-        block = self._validate_action(action)
-
-        verified, num_ignored = self._verifiable_part(block)
+        verified, num_ignored, draft_log_probs = self.prepare_step(action)
         verification = self.teacher.verify(verified)
+        return self.finish_step(verified, verification, num_ignored, draft_log_probs)
+
+    def prepare_step(self, action: Any) -> tuple[list[int], int, np.ndarray | None]:
+        """Validate ``action``; return the block to verify, the count of ignored tokens and the draft log-probabilities.
+
+        ``step`` is ``prepare_step``, the teacher's verification, then ``finish_step``; the vector
+        environment calls the two halves around one batched verification of all its rows.
+        """
+        block = self._validate_action(action)
+        draft_log_probs = self._take_draft_log_probs(len(block))
+        verified, num_ignored = self._verifiable_part(block)
+        return verified, num_ignored, draft_log_probs
+
+    def finish_step(self, verified: list[int], verification: Verification, num_ignored: int, draft_log_probs: np.ndarray | None):
+        """Apply the teacher's verdict on ``verified``; return what ``step`` returns."""
         self.response.extend(verification.appended)
 
         terminated = verification.appended[-1] in self.stop_ids
         truncated = not terminated and len(self.response) >= self.config.max_new_tokens
         self.done = terminated or truncated
 
-        reward = self._reward(verification)
+        reward = self._reward(verification, verified, draft_log_probs)
         info = self._step_info(verified, verification, num_ignored)
         self.history.append({"draft": verified, **info})
         if self.render_mode == "human":
             self.render()
         return self._observation(), reward, terminated, truncated, info
+
+    def set_draft_log_probs(self, log_probs: Any) -> None:
+        """Hand over the student's log-probabilities of the next action's tokens, (G,) floats <= 0.
+
+        ``reward_mode="neg_reverse_kl"`` needs them before every ``step``; the other modes ignore
+        them. They apply to the next ``step`` only, and ``reset`` discards them.
+        """
+        values = np.asarray(log_probs.detach().cpu() if hasattr(log_probs, "detach") else log_probs, dtype=np.float64)
+        if values.ndim != 1 or values.size == 0:
+            raise InvalidActionError(f"draft log-probabilities must be a non-empty 1-D array, got shape {values.shape}")
+        if not np.isfinite(values).all():
+            raise InvalidActionError("draft log-probabilities contain NaN or infinity; pass finite log-probabilities of the sampled tokens")
+        if values.max() > 1e-4:
+            raise InvalidActionError(
+                f"draft log-probabilities must be <= 0, got {values.max():.4g}; pass log-probabilities, not probabilities or logits"
+            )
+        self._draft_log_probs = values
 
     def render(self) -> str | None:
         """Render the episode so far: text for "ansi", printed to the console for "human"."""
@@ -288,11 +337,34 @@ class CulturalTokenEnv(gym.Env):
         verified = verified[:remaining]
         return verified, len(block) - len(verified)
 
-    def _reward(self, verification: Verification) -> float:
+    def _take_draft_log_probs(self, block_length: int) -> np.ndarray | None:
+        """Return and clear the log-probabilities set for this step; check them against the block."""
+        values, self._draft_log_probs = self._draft_log_probs, None
+        if self.config.reward_mode != "neg_reverse_kl":
+            return None
+        if values is None:
+            raise EpisodeStateError(
+                "reward_mode='neg_reverse_kl' needs the student's log-probabilities of the drafted tokens; "
+                "call env.unwrapped.set_draft_log_probs(log_probs) before each step"
+            )
+        if len(values) != block_length:
+            raise InvalidActionError(
+                f"set_draft_log_probs got {len(values)} values for a block of {block_length} tokens; pass one per drafted token"
+            )
+        return values
+
+    def _reward(self, verification: Verification, verified: list[int], draft_log_probs: np.ndarray | None) -> float:
         if self.config.reward_mode == "accept":
             return float(verification.num_accepted)
-        judged = min(verification.num_accepted + 1, len(verification.draft_probs))
-        return float(torch.log(verification.draft_probs[:judged]).sum())
+        # The judged tokens are the accepted prefix plus the first rejected one, so their teacher
+        # distributions are exactly the rows of verification.log_probs.
+        judged = len(verification.appended)
+        judged_ids = torch.tensor(verified[:judged], dtype=torch.long, device=verification.log_probs.device)  # (J,)
+        teacher_log_probs = verification.log_probs.gather(-1, judged_ids[:, None]).squeeze(-1)  # (J,)
+        if self.config.reward_mode == "teacher_logprob":
+            return float(teacher_log_probs.sum())
+        student_log_probs = torch.as_tensor(draft_log_probs[:judged], dtype=teacher_log_probs.dtype, device=teacher_log_probs.device)
+        return float((teacher_log_probs - student_log_probs).sum())
 
     def _step_info(self, verified: list[int], verification: Verification, num_ignored: int) -> dict[str, Any]:
         prefix = np.zeros(len(verified), dtype=bool)
@@ -305,6 +377,7 @@ class CulturalTokenEnv(gym.Env):
             "appended": np.asarray(verification.appended, dtype=np.int64),
             "draft_ranks": verification.draft_ranks.cpu().numpy(),
             "draft_probs": verification.draft_probs.cpu().numpy(),
+            "top_k": verification.top_k.cpu().numpy(),
             "teacher_log_probs": TeacherLogProbs(verification.log_probs),
             "num_ignored": num_ignored,
             "response_length": len(self.response),

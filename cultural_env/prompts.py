@@ -7,6 +7,7 @@ prompt, the knowledge layout and the few-shot examples are configuration, not co
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +86,56 @@ def render_prompt_ids(tokenizer: Any, messages: list[dict[str, str]], config: Pr
     template_options = {} if config.enable_thinking is None else {"enable_thinking": config.enable_thinking}
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **template_options)
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
+"""Qwen3's markers around the reasoning span of a response."""
+
+
+def check_enable_thinking(value: bool | None, config: PromptConfig, where: str) -> None:
+    """Raise :class:`ConfigError` when a student-side ``enable_thinking`` differs from the env's prompt.
+
+    The teacher and the student must render their prompts with the same template options, or the
+    tokens after the generation prompt would not line up; None at ``where`` means "follow the env".
+    """
+    if value is None or value == config.enable_thinking:
+        return
+    raise ConfigError(
+        f"{where}={value} but env.prompt.enable_thinking={config.enable_thinking}; teacher and student templates "
+        f"must use the same setting, so set env.prompt.enable_thinking={value} instead, or drop {where}"
+    )
+
+
+def think_token_ids(tokenizer: Any) -> tuple[int, int] | None:
+    """Return the ids of ``<think>`` and ``</think>`` when both are single tokens of ``tokenizer``, else None."""
+    ids = []
+    for marker in (THINK_OPEN, THINK_CLOSE):
+        token_id = tokenizer.convert_tokens_to_ids(marker)
+        if not isinstance(token_id, int) or token_id < 0 or token_id == tokenizer.unk_token_id:
+            return None
+        ids.append(token_id)
+    return ids[0], ids[1]
+
+
+def think_span_mask(token_ids: Sequence[int], open_id: int, close_id: int) -> list[bool]:
+    """Mark the tokens of each ``<think>`` … ``</think>`` span, both markers included.
+
+    A span that is never closed (a truncated response) runs to the end. A ``</think>`` without
+    an opening marker closes a span that began before the response, as when the generation
+    prompt already ends with ``<think>``, so every token up to it is marked.
+    """
+    mask = [False] * len(token_ids)
+    first_open = next((i for i, token in enumerate(token_ids) if token == open_id), len(token_ids))
+    first_close = next((i for i, token in enumerate(token_ids) if token == close_id), len(token_ids))
+    inside = first_close < first_open
+    for index, token in enumerate(token_ids):
+        if token == open_id:
+            inside = True
+        mask[index] = inside
+        if token == close_id:
+            inside = False
+    return mask
 
 
 def truncate_knowledge(knowledge: str, tokenizer: Any, max_tokens: int | None) -> tuple[str, int | None]:

@@ -43,12 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def configure_logging(debug: bool) -> None:
     """Send library logs to stderr through rich: INFO by default, DEBUG with ``--debug``."""
+    from rich.console import Console
     from rich.logging import RichHandler
 
-    handler = RichHandler(show_path=debug, rich_tracebacks=debug, markup=False)
+    # Without a console of its own, RichHandler writes to rich's global console, which is stdout.
+    handler = RichHandler(console=Console(stderr=True), show_path=debug, rich_tracebacks=debug, markup=False)
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(message)s", handlers=[handler], force=True)
     for noisy in ("urllib3", "filelock", "matplotlib", "PIL", "httpx", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # transformers draws its own tqdm bars while loading weights; the CLI shows rich progress instead.
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -215,3 +215,30 @@ def test_render_ansi_shows_blocks(tiny_teacher, tiny_tokenizer, english_samples)
     text = env.render()
     assert "block   1" in text
     assert "acceptance rate" in text
+
+
+def test_teacher_logprob_reward_sums_judged_tokens(tiny_teacher, tiny_tokenizer, english_samples):
+    env = CulturalTokenEnv(teacher_model=tiny_teacher, tokenizer=tiny_tokenizer, samples=english_samples, reward_mode="teacher_logprob")
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step(np.array([10, 11, 12], dtype=np.int64))
+    judged = len(info["appended"])
+    assert reward == pytest.approx(float(np.log(info["draft_probs"][:judged]).sum()), abs=1e-4)
+    assert reward < 0.0
+
+
+def test_neg_reverse_kl_needs_draft_log_probs(tiny_teacher, tiny_tokenizer, english_samples):
+    env = CulturalTokenEnv(teacher_model=tiny_teacher, tokenizer=tiny_tokenizer, samples=english_samples, reward_mode="neg_reverse_kl")
+    env.reset(seed=0)
+    with pytest.raises(EpisodeStateError, match="call env.unwrapped.set_draft_log_probs"):
+        env.step(np.array([10, 11], dtype=np.int64))
+    env.set_draft_log_probs([-1.0])
+    with pytest.raises(InvalidActionError, match="got 1 values for a block of 2 tokens"):
+        env.step(np.array([10, 11], dtype=np.int64))
+    with pytest.raises(InvalidActionError, match="must be <= 0, got 0.5"):
+        env.set_draft_log_probs([0.5, -1.0])
+    env.set_draft_log_probs([-2.0, -3.0])
+    _, reward, _, _, info = env.step(np.array([10, 11], dtype=np.int64))
+    judged = len(info["appended"])
+    student_log_probs = np.array([-2.0, -3.0])[:judged]
+    expected = float(np.log(info["draft_probs"][:judged]).sum() - student_log_probs.sum())
+    assert reward == pytest.approx(expected, abs=1e-4)
