@@ -70,7 +70,8 @@ class TrainingProgress:
         if teacher:
             table.add_row("teacher overlap with own K / other K", _format(teacher["own_k"]), _format(teacher["other_k"]))
         table.add_row("optimizer steps (skipped)", str(summary.get("steps")), str(summary.get("skipped_steps")))
-        table.add_row("wall time (s)", "", _format(summary.get("wall_time_s")))
+        wall_time = summary.get("wall_time_s")
+        table.add_row("wall time (s)", "", "-" if wall_time is None else f"{wall_time:.1f}")
         self.console.print(table)
 
 
