@@ -18,7 +18,9 @@ class BatchedStudentDrafter:
     accepted prefix across blocks, as :class:`~agents.student.StudentDrafter` does for one
     episode. A block of G tokens costs G batched forwards: the first feeds each row's pending
     tokens (the prompt at the start of an episode, else the last appended token), the next
-    G - 1 feed the tokens just sampled. The sampled ids are read back to the host once per block.
+    G - 1 feed the tokens just sampled. A prompt longer than
+    :data:`~cultural_env.batched_decoding.PREFILL_ALONE_TOKENS` costs one more forward, of its
+    row alone. The sampled ids are read back to the host once per block.
     """
 
     def __init__(self, model: torch.nn.Module, vocab_size: int, stop_ids: frozenset[int], batch_size: int) -> None:
@@ -45,6 +47,7 @@ class BatchedStudentDrafter:
         feeds: list[list[int]] = [[] for _ in range(self.lm.batch_size)]
         for row in active:
             feeds[row] = self.lm.sync(row, sequences[row])
+        feeds = self.lm.prefill_long_feeds(feeds, [1 if length > 0 else 0 for length in lengths])
         tokens, fed_lengths = pad_rows(feeds, self.lm.device)  # (B, S)
         logits = self.lm.forward(tokens, fed_lengths)  # (B, S, V)
         last_index = torch.tensor([max(0, length - 1) for length in fed_lengths], device=self.lm.device)  # (B,)
@@ -52,11 +55,12 @@ class BatchedStudentDrafter:
 
         block_length = max(lengths)
         drawn = []
-        step_lengths = [1 if length > 0 else 0 for length in lengths]
         for position in range(block_length):
             token = sample_tokens(next_logits, temperature, top_p, self.generator)  # (B,)
             drawn.append(token)
             if position + 1 < block_length:
+                # Rows whose block is complete feed nothing, so their cache gains no discarded tokens.
+                step_lengths = [1 if position + 1 < length else 0 for length in lengths]
                 next_logits = self.lm.forward(token[:, None], step_lengths)[:, -1]  # (B, V)
         blocks = torch.stack(drawn, dim=1).cpu().numpy().astype(np.int64)  # (B, G), one host sync per block
         return [self._cut_block(blocks[row], lengths[row]) for row in range(len(lengths))]

@@ -128,13 +128,25 @@ def _chunk_loss_function(
     def chunk_loss(hidden: torch.Tensor, output_weight: torch.Tensor) -> torch.Tensor:
         logits = hidden @ output_weight[:vocab_size].T  # (C, V)
         student_log_probs = torch.log_softmax(logits.float() / temperature, dim=-1)  # (C, V)
-        if isinstance(teacher, TeacherTopK):
-            teacher_buckets = _with_remainder(teacher.log_probs[start:stop].float())  # (C, K + 1)
-            student_kept = student_log_probs.gather(-1, teacher.token_ids[start:stop])  # (C, K)
-            return token_divergence(_with_remainder(student_kept), teacher_buckets, kind, beta)
-        return token_divergence(student_log_probs, teacher.chunk(start, stop, vocab_size), kind, beta)
+        return teacher_side_divergence(student_log_probs, teacher, start, stop, vocab_size, kind, beta)
 
     return chunk_loss
+
+
+def teacher_side_divergence(
+    student_log_probs: torch.Tensor, teacher: TeacherSide, start: int, stop: int, vocab_size: int, kind: str, beta: float
+) -> torch.Tensor:
+    """Divergence (C,) between the teacher side at positions ``start:stop`` and the student's log-probabilities (C, V) there.
+
+    Called with ``start`` 0 and ``stop`` T, it is the loss of the whole trajectory at once. The
+    teacher's tensors are moved to the student's device, which may differ from the teacher's.
+    """
+    device = student_log_probs.device
+    if isinstance(teacher, TeacherTopK):
+        teacher_buckets = _with_remainder(teacher.log_probs[start:stop].to(device).float())  # (C, K + 1)
+        student_kept = student_log_probs.gather(-1, teacher.token_ids[start:stop].to(device))  # (C, K)
+        return token_divergence(_with_remainder(student_kept), teacher_buckets, kind, beta)
+    return token_divergence(student_log_probs, teacher.chunk(start, stop, vocab_size).to(device), kind, beta)
 
 
 def _with_remainder(kept_log_probs: torch.Tensor) -> torch.Tensor:

@@ -86,6 +86,11 @@ class OnPolicyDistillAgent(SKDAgent):
         model: torch.nn.Module | None = None,
     ) -> None:
         super().__init__(config, env, optim, total_steps, model)
+        if env.config.record != "log_probs":
+            raise ConfigError(
+                f"the on-policy distillation agent reads the teacher's full log-probabilities, but env.record={env.config.record!r}; "
+                "set env.record='log_probs' or use the SKD agent"
+            )
         self.hands_log_probs = env.config.reward_mode == "neg_reverse_kl"
         if self.hands_log_probs and not hasattr(env, "set_draft_log_probs"):
             raise ConfigError("reward_mode='neg_reverse_kl' needs the unwrapped CulturalTokenEnv; pass env.unwrapped to the agent")

@@ -16,21 +16,29 @@ import numpy as np
 import torch
 
 from agents.base import Episode, Transition
-from agents.chunked_loss import TeacherLogProbRows, chunked_token_divergence, final_hidden_states
+from agents.chunked_loss import (
+    TeacherHiddenStates,
+    TeacherLogProbRows,
+    TeacherSide,
+    TeacherTopK,
+    chunked_token_divergence,
+    final_hidden_states,
+    teacher_side_divergence,
+)
 from agents.gamma import next_block_size
-from agents.losses import DIVERGENCES, token_divergence
+from agents.losses import DIVERGENCES
 from agents.optim import GuardedOptimizer, OptimConfig
 from agents.student import StudentDrafter
 from cultural_env.config_fields import require_choice, require_range
 from cultural_env.errors import ConfigError
 from cultural_env.models import check_tokenizers_match, load_causal_lm, load_tokenizer
 from cultural_env.prompts import THINK_CLOSE, THINK_OPEN, check_enable_thinking, think_span_mask, think_token_ids
-from cultural_env.teacher_record import TeacherLogProbs
+from cultural_env.teacher_record import TeacherFinalHidden, TeacherLogProbs, TeacherTopKLogProbs
 
 logger = logging.getLogger(__name__)
 
 LOSS_MODES = ("full", "chunked")
-"""Ways to compute the loss, which give the same value (see SKDConfig.loss_mode)."""
+"""Ways to compute the student side of the loss, which give the same value (see SKDConfig.loss_mode)."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,8 @@ class SKDConfig:
     loss_mode: str = "full"
     """"full" builds the student's (T, V) log-probabilities at once. "chunked" computes the same loss from
     the student's final hidden states ``loss_chunk_size`` positions at a time (see agents.chunked_loss),
-    so the student side needs O(chunk * V) floats instead of O(T * V)."""
+    so the student side needs O(chunk * V) floats instead of O(T * V). Both modes work with each
+    ``env.record``: "log_probs" and "hidden" give the exact loss, "top_k" a lower bound of it."""
     loss_chunk_size: int = 256
     """Positions per chunk when ``loss_mode`` is "chunked" (>= 1)."""
     kl_clip: float | None = None
@@ -184,19 +193,19 @@ class SKDAgent:
     def loss(self, episode: Episode) -> tuple[torch.Tensor, int]:
         """Return the mean per-token divergence over the episode's response and the number of tokens in it.
 
-        One student forward with gradients over prompt plus response; the teacher side is the
-        log-probabilities the environment recorded while verifying, so the teacher is not run again.
+        One student forward with gradients runs over prompt plus response. The teacher side is what
+        the environment recorded while verifying (see :meth:`teacher_side`), so the teacher is not run again.
         With ``kl_clip`` each position's divergence is clipped first; with ``mask_think`` the
         think span is left out, and a response that is all think span gives a zero loss.
         """
-        teacher_log_probs = TeacherLogProbs.concatenate(
-            [transition.info["teacher_log_probs"] for transition in episode.transitions]
-        ).to(self.device)  # (T, V)
+        teacher = self.teacher_side(episode)
         if self.config.loss_mode == "chunked":
-            per_token = self.chunked_divergence(episode.query_ids, episode.response_ids, teacher_log_probs)  # (T,)
+            per_token = self.chunked_divergence(episode.query_ids, episode.response_ids, teacher)  # (T,)
         else:
             student_log_probs = self.student_log_probs(episode.query_ids, episode.response_ids)  # (T, V)
-            per_token = token_divergence(student_log_probs, teacher_log_probs, self.config.loss, self.config.jsd_beta)  # (T,)
+            per_token = teacher_side_divergence(
+                student_log_probs, teacher, 0, len(episode.response_ids), self.vocab_size, self.config.loss, self.config.jsd_beta
+            )  # (T,)
         if self.config.kl_clip is not None:
             per_token = per_token.clamp(max=self.config.kl_clip)
         if self.think_ids is not None:
@@ -207,14 +216,31 @@ class SKDAgent:
                 return per_token.sum() * 0.0, 0
         return per_token.mean(), per_token.shape[0]
 
-    def chunked_divergence(self, query_ids: np.ndarray, response_ids: np.ndarray, teacher_log_probs: torch.Tensor) -> torch.Tensor:
+    def teacher_side(self, episode: Episode) -> TeacherSide:
+        """Collect the teacher's distributions along the episode, in the form of the env's ``record``.
+
+        "log_probs" gives the recorded (T, V) rows, "top_k" the (T, K) kept log-probabilities and
+        ids, and "hidden" the (T, H_t) final hidden states with the teacher's output matrix.
+        """
+        infos = [transition.info for transition in episode.transitions]
+        record = self.env.config.record
+        if record == "top_k":
+            log_probs, token_ids = TeacherTopKLogProbs.concatenate([info["teacher_top_k"] for info in infos])  # (T, K) each
+            return TeacherTopK(log_probs, token_ids)
+        if record == "hidden":
+            hidden = TeacherFinalHidden.concatenate([info["teacher_hidden"] for info in infos])  # (T, H_t)
+            return TeacherHiddenStates(hidden, self.env.teacher_output_weight, self.env.config.acceptance.temperature)
+        log_probs = TeacherLogProbs.concatenate([info["teacher_log_probs"] for info in infos])  # (T, V)
+        return TeacherLogProbRows(log_probs.to(self.device))
+
+    def chunked_divergence(self, query_ids: np.ndarray, response_ids: np.ndarray, teacher: TeacherSide) -> torch.Tensor:
         """Per-token divergence (T,) from the student's final hidden states, one chunk of positions at a time."""
         input_ids = torch.as_tensor(np.concatenate([query_ids, response_ids]), device=self.device)[None]  # (1, P+T)
         hidden = final_hidden_states(self.model, input_ids, len(response_ids))  # (T, H)
         return chunked_token_divergence(
             hidden,
             self.model.get_output_embeddings().weight,
-            TeacherLogProbRows(teacher_log_probs),
+            teacher,
             self.vocab_size,
             kind=self.config.loss,
             beta=self.config.jsd_beta,

@@ -7,6 +7,13 @@ boolean mask records which columns contain a row's valid tokens. Discarded token
 in place instead of being cropped. Every forward passes explicit position ids (the count of a row's valid tokens
 before each new token) and an attention mask over the whole sequence, cache plus new tokens,
 because transformers 5 reads the mask that way. No row is ever re-encoded.
+
+Masked-out columns still cost attention and copying in every forward, so once they make up
+``COMPACT_SHARE`` of the grid's width, :meth:`BatchedSequenceModel.compact` moves each row's
+valid columns to the left and drops the rest. Keys already carry their rotary positions, so
+moving them changes nothing that the model computes. For the same reason one row's long feed
+(a fresh prompt after a reset) can run alone, in :meth:`BatchedSequenceModel.prefill`, instead
+of padding every row of a batched forward to its length.
 """
 
 from __future__ import annotations
@@ -15,9 +22,21 @@ from collections.abc import Sequence
 
 import torch
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
 
 PAD_TOKEN_ID = 0
 """Filler id in padded input positions; any id works, because padded columns are masked out."""
+
+PREFILL_ALONE_TOKENS = 32
+"""Feeds longer than this many tokens run their leading part alone (see ``prefill_long_feeds``).
+
+Draft-block feeds stay below it for blocks of up to 31 tokens, so in practice only prompts do."""
+
+COMPACT_SHARE = 0.25
+"""Share of the cache width that removable columns must reach before a forward compacts the cache.
+
+Compaction copies the cache once, about what one cache update already costs, so a lower share
+trades more copies for less attention over masked-out columns."""
 
 
 class BatchedSequenceModel:
@@ -35,6 +54,7 @@ class BatchedSequenceModel:
         self.batch_size = batch_size
         self.device = next(model.parameters()).device
         self.forward_calls = 0
+        self.prefill_calls = 0
         self.reset()
 
     def reset(self) -> None:
@@ -70,9 +90,18 @@ class BatchedSequenceModel:
 
     @torch.no_grad()
     def forward(self, tokens: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor:
+        """Run the model over new tokens (B, S), of which row r feeds its first ``lengths[r]``; see :meth:`forward_with_hidden`."""
+        return self.forward_with_hidden(tokens, lengths, output_hidden_states=False)[0]
+
+    @torch.no_grad()
+    def forward_with_hidden(
+        self, tokens: torch.Tensor, lengths: Sequence[int], output_hidden_states: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Run the model over new tokens (B, S), of which row r feeds its first ``lengths[r]``.
 
-        Returns logits (B, S, V) in float32; row r's logits past ``lengths[r]`` are meaningless.
+        Returns logits (B, S, V) in float32 and, with ``output_hidden_states``, the final hidden
+        states (B, S, H) after the last norm that the logits come from (else None). Row r's
+        outputs past ``lengths[r]`` are meaningless.
         A row with length 0 feeds nothing, but it must hold at least one valid cached token so
         that its padded queries attend to something (a fully masked row would give NaN keys
         and values that poison later steps).
@@ -81,6 +110,9 @@ class BatchedSequenceModel:
         batch_size, new_length = tokens.shape
         for row, length in enumerate(lengths):
             assert length > 0 or self.columns[row], f"row {row} has no cached and no new tokens"
+        width = self.mask.shape[1]
+        if width and width - max(len(columns) for columns in self.columns) >= COMPACT_SHARE * width:
+            self.compact()
         lengths_tensor = torch.tensor(list(lengths), device=self.device)  # (B,)
         new_valid = torch.arange(new_length, device=self.device)[None] < lengths_tensor[:, None]  # (B, S)
         offsets = torch.tensor([len(columns) for columns in self.columns], device=self.device)  # (B,)
@@ -92,18 +124,126 @@ class BatchedSequenceModel:
         if self.cache is None:
             self.cache = DynamicCache(config=self.model.config)
         output = self.model(
-            input_ids=tokens, attention_mask=attention_mask, position_ids=position_ids, cache=self.cache, use_cache=True
+            input_ids=tokens,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            cache=self.cache,
+            use_cache=True,
+            output_hidden_states=output_hidden_states,
         )
         self.forward_calls += 1
 
-        # NOTE: masked-out columns are never compacted, so L grows by S every forward, and
-        # attention cost grows with all tokens fed so far, discarded ones included.
         first_column = self.mask.shape[1]
         self.mask = torch.cat([self.mask, new_valid], dim=1)
         for row, length in enumerate(lengths):
             self.columns[row].extend(range(first_column, first_column + length))
         self._unread.append((tokens, list(lengths)))
-        return output.logits[:, :, : self.vocab_size].float()  # (B, S, V)
+        hidden = output.hidden_states[-1] if output_hidden_states else None  # (B, S, H)
+        return output.logits[:, :, : self.vocab_size].float(), hidden  # (B, S, V)
+
+    def prefill_long_feeds(self, feeds: Sequence[Sequence[int]], needed: Sequence[int]) -> list[list[int]]:
+        """Run alone the leading tokens of every feed longer than ``PREFILL_ALONE_TOKENS``; return what is left to feed.
+
+        ``needed[r]`` is the number of trailing tokens of row r whose logits the caller reads;
+        they stay in the returned feed. A batched forward pads every row to the longest feed,
+        so without this one fresh prompt would make all B rows pay for its length.
+        """
+        if not self._rows_movable():
+            return [list(feed) for feed in feeds]
+        remaining = []
+        for row, feed in enumerate(feeds):
+            split = len(feed) - needed[row]
+            if len(feed) > PREFILL_ALONE_TOKENS and split > 0:
+                self.prefill(row, feed[:split])
+                feed = feed[split:]
+            remaining.append(list(feed))
+        return remaining
+
+    @torch.no_grad()
+    def prefill(self, row: int, tokens: Sequence[int]) -> None:
+        """Run the model over ``tokens`` for ``row`` alone and append them to the row's cache; no logits are kept.
+
+        The row's valid keys and values are copied into a batch-of-one cache, the forward runs
+        without padding or mask, and the row's slot of the shared cache is rewritten with the
+        result at columns 0 .. n-1, widening the cache when n exceeds its width. Counted in
+        ``prefill_calls``, not ``forward_calls``. Needs plain ``DynamicLayer`` caches.
+        """
+        if self.cache is None:
+            self.cache = DynamicCache(config=self.model.config)
+        valid = torch.tensor(self.columns[row], dtype=torch.long, device=self.device)  # (n_old,)
+        alone = DynamicCache(config=self.model.config)
+        for index, layer in enumerate(self.cache.layers):
+            if layer.is_initialized and len(valid):
+                alone.update(layer.keys[row : row + 1, :, valid], layer.values[row : row + 1, :, valid], index)
+        old_count = len(valid)
+        input_ids = torch.as_tensor(list(tokens), dtype=torch.long, device=self.device)[None]  # (1, S)
+        position_ids = torch.arange(old_count, old_count + input_ids.shape[1], device=self.device)[None]  # (1, S)
+        self.model(input_ids=input_ids, position_ids=position_ids, cache=alone, use_cache=True, logits_to_keep=1)
+        self.prefill_calls += 1
+
+        new_count = old_count + input_ids.shape[1]
+        self._widen(new_count)
+        for shared, own in zip(self.cache.layers, alone.layers):
+            shared.keys[row, :, :new_count] = own.keys[0]
+            shared.values[row, :, :new_count] = own.values[0]
+        self.mask[row] = torch.arange(self.mask.shape[1], device=self.device) < new_count
+        self.columns[row] = list(range(new_count))
+        self._read_fed_tokens()
+        self._tokens[row].extend(int(token) for token in tokens)
+
+    def _widen(self, width: int) -> None:
+        """Grow the cache and the mask to at least ``width`` columns with masked-out zeros."""
+        extra = width - self.mask.shape[1]
+        if extra <= 0:
+            return
+        for index, layer in enumerate(self.cache.layers):
+            if layer.is_initialized:
+                shape = (*layer.keys.shape[:2], extra, layer.keys.shape[3])
+                layer.keys = torch.cat([layer.keys, layer.keys.new_zeros(shape)], dim=2)
+                layer.values = torch.cat([layer.values, layer.values.new_zeros(shape)], dim=2)
+            else:
+                shape = (self.batch_size, self._kv_heads(), width, self._head_dim())
+                dtype = next(self.model.parameters()).dtype
+                self.cache.update(torch.zeros(shape, dtype=dtype, device=self.device), torch.zeros(shape, dtype=dtype, device=self.device), index)
+        self.mask = torch.cat([self.mask, self.mask.new_zeros(self.batch_size, extra)], dim=1)
+
+    def _kv_heads(self) -> int:
+        config = self.model.config
+        return getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+
+    def _head_dim(self) -> int:
+        config = self.model.config
+        return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+
+    def _rows_movable(self) -> bool:
+        """Return whether rows' keys and values can move between columns, which holds for plain, non-sliding ``DynamicLayer`` caches."""
+        cache = self.cache if self.cache is not None else DynamicCache(config=self.model.config)
+        return all(isinstance(layer, DynamicLayer) and not layer.is_sliding for layer in cache.layers)
+
+    def compact(self) -> None:
+        """Move each row's valid cache columns to the left, in order, and drop the columns no row needs.
+
+        The width L becomes the largest count of valid tokens in a row. Caches with other layer
+        kinds than transformers' ``DynamicLayer`` (sliding-window or quantized layers) are left as they are.
+        """
+        if self.cache is None or not self._rows_movable():
+            return
+        counts = [len(columns) for columns in self.columns]
+        width = max(counts)
+        index = torch.zeros(self.batch_size, width, dtype=torch.long)  # (B, L'); padding points at column 0, masked out
+        for row, columns in enumerate(self.columns):
+            index[row, : len(columns)] = torch.as_tensor(columns, dtype=torch.long)
+        index = index.to(self.device)
+        for layer in self.cache.layers:
+            if not layer.is_initialized:
+                continue
+            heads, head_dim = layer.keys.shape[1], layer.keys.shape[3]
+            gather_index = index[:, None, :, None].expand(self.batch_size, heads, width, head_dim)  # (B, heads, L', D)
+            layer.keys = layer.keys.gather(2, gather_index)
+            layer.values = layer.values.gather(2, gather_index)
+        counts_tensor = torch.tensor(counts, device=self.device)  # (B,)
+        self.mask = torch.arange(width, device=self.device)[None] < counts_tensor[:, None]  # (B, L')
+        self.columns = [list(range(count)) for count in counts]
 
     def _read_fed_tokens(self) -> None:
         """Copy the fed tokens to the host lists with one device-to-host transfer."""

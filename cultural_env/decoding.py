@@ -70,12 +70,25 @@ class CachedSequenceModel:
         Row i holds the logits for the position after ``tokens[i]``. No attention mask is passed:
         with a single unpadded sequence the cache plus the new tokens form the whole input.
         """
+        return self._run(tokens, output_hidden_states=False)[0]
+
+    @torch.no_grad()
+    def forward_with_hidden(self, tokens: Sequence[int] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run :meth:`forward` and also return the final hidden states (T, H) that the logits (T, V) come from.
+
+        The hidden states are the last decoder output after its final norm, in the model's dtype.
+        transformers 5 returns that tensor as the last entry of ``hidden_states`` for its language models.
+        """
+        return self._run(tokens, output_hidden_states=True)
+
+    def _run(self, tokens: Sequence[int] | torch.Tensor, output_hidden_states: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         if not isinstance(tokens, torch.Tensor):
             tokens = torch.tensor(list(tokens), dtype=torch.long)
         tokens = tokens.to(self.device).view(1, -1)  # (1, T)
         if self.cache is None:
             self.cache = DynamicCache(config=self.model.config)
-        output = self.model(input_ids=tokens, cache=self.cache, use_cache=True)
+        output = self.model(input_ids=tokens, cache=self.cache, use_cache=True, output_hidden_states=output_hidden_states)
         self.forward_calls += 1
         self._unread.append(tokens[0])
-        return output.logits[0, :, : self.vocab_size].float()  # (T, V)
+        hidden = output.hidden_states[-1][0] if output_hidden_states else None  # (T, H)
+        return output.logits[0, :, : self.vocab_size].float(), hidden  # (T, V), (T, H)

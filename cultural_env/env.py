@@ -20,7 +20,7 @@ from cultural_env.models import load_causal_lm, load_tokenizer, stop_token_ids
 from cultural_env.prompts import render_prompt_ids, student_messages, teacher_messages, truncate_knowledge
 from cultural_env.spaces import TokenBlock, token_sequence_space
 from cultural_env.teacher import Teacher, Verification
-from cultural_env.teacher_record import TeacherLogProbs
+from cultural_env.teacher_record import TeacherFinalHidden, TeacherLogProbs, TeacherTopKLogProbs
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +99,19 @@ class CulturalTokenEnv(gym.Env):
       K_eff = clip(K_baseline + round(c · (2H̃ − 1)), k_min, k_max), where K_baseline starts at
       ``k_init`` each episode and moves with an EMA of per-token acceptance, and H̃ is the
       teacher's entropy at that position divided by log V (see :mod:`cultural_env.adaptive_top_k`);
-    - ``teacher_log_probs``: :class:`~cultural_env.teacher_record.TeacherLogProbs` with the
-      teacher's (len(appended), V) log-probabilities at the appended positions, at the teacher
-      temperature, kept on the teacher's device;
+    - the teacher's distributions at the n' = len(appended) appended positions, at the teacher
+      temperature and on the teacher's device, under one key that ``record`` selects:
+
+      - ``"log_probs"`` (default): ``teacher_log_probs``, a
+        :class:`~cultural_env.teacher_record.TeacherLogProbs` with the (n', V) log-probabilities;
+      - ``"top_k"``: ``teacher_top_k``, a :class:`~cultural_env.teacher_record.TeacherTopKLogProbs`
+        with the K = ``record_top_k`` largest log-probabilities (n', K), largest first, and their
+        token ids (n', K). It is approximate: the rest of the distribution is known only as its
+        total mass;
+      - ``"hidden"``: ``teacher_hidden``, a :class:`~cultural_env.teacher_record.TeacherFinalHidden`
+        with the teacher's final hidden states (n', H) from the verification forward. It is exact:
+        ``log_softmax(hidden @ teacher_output_weight[:V].T / acceptance.temperature)`` gives the
+        log-probabilities of ``"log_probs"``, up to float rounding;
     - ``num_ignored``: drafted tokens dropped after a stop token or beyond the length budget;
     - ``response_length``, ``teacher_forwards`` (teacher forward passes in this episode so far).
 
@@ -112,6 +122,9 @@ class CulturalTokenEnv(gym.Env):
     fields (``max_new_tokens=64``, ``acceptance={"top_k": 3}``). ``teacher_model`` and
     ``tokenizer`` take already loaded objects; ``samples`` a list of
     :class:`~cultural_env.data.CulturalSample` to use instead of the configured dataset.
+    ``record="hidden"`` needs a teacher whose logits are its final hidden states times its output
+    matrix (no bias, no logit soft-capping), as in Qwen3 and Llama; other teachers raise
+    :class:`~cultural_env.errors.ConfigError`.
     With no arguments the embedded default is built: tiny models, offline, on the CPU.
 
     ## Version history
@@ -152,7 +165,8 @@ class CulturalTokenEnv(gym.Env):
         teacher.eval()
         self.vocab_size = len(self.tokenizer)
         self.stop_ids = stop_token_ids(self.tokenizer, teacher)
-        self.teacher = Teacher(teacher, self.vocab_size, self.config.acceptance)
+        check_record_config(self.config, teacher, self.vocab_size)
+        self.teacher = Teacher(teacher, self.vocab_size, self.config.acceptance, keep_hidden=self.config.record == "hidden")
         self.samples = list(samples) if samples is not None else load_samples(self.config)
         if not self.samples:
             raise ConfigError("the environment has no samples; check data.path, data.split and data.categories")
@@ -251,6 +265,11 @@ class CulturalTokenEnv(gym.Env):
     def close(self) -> None:
         """Free the teacher's KV cache; safe to call more than once."""
         self.teacher.lm.reset()
+
+    @property
+    def teacher_output_weight(self) -> torch.Tensor:
+        """The teacher's output matrix (V_padded, H), which maps ``teacher_hidden`` records to logits; rows from V on are padding."""
+        return self.teacher.lm.model.get_output_embeddings().weight
 
     # ----------------------------------------------------------------- prompts
 
@@ -378,14 +397,38 @@ class CulturalTokenEnv(gym.Env):
             "draft_ranks": verification.draft_ranks.cpu().numpy(),
             "draft_probs": verification.draft_probs.cpu().numpy(),
             "top_k": verification.top_k.cpu().numpy(),
-            "teacher_log_probs": TeacherLogProbs(verification.log_probs),
+            **self._teacher_record(verification),
             "num_ignored": num_ignored,
             "response_length": len(self.response),
             "teacher_forwards": self.teacher.forward_calls - self._forwards_at_reset,
         }
 
+    def _teacher_record(self, verification: Verification) -> dict[str, Any]:
+        """Build the info entry that keeps the teacher's distributions in the form ``record`` selects."""
+        if self.config.record == "top_k":
+            return {"teacher_top_k": TeacherTopKLogProbs.from_log_probs(verification.log_probs, self.config.record_top_k)}
+        if self.config.record == "hidden":
+            return {"teacher_hidden": TeacherFinalHidden(verification.hidden)}
+        return {"teacher_log_probs": TeacherLogProbs(verification.log_probs)}
+
     def _observation(self) -> dict[str, np.ndarray]:
         return {"query": self.query_ids.copy(), "response": np.asarray(self.response, dtype=np.int64)}
+
+
+def check_record_config(config: EnvConfig, teacher: torch.nn.Module, vocab_size: int) -> None:
+    """Raise :class:`ConfigError` when the teacher cannot produce the ``record`` that ``config`` requests."""
+    if config.record == "top_k" and config.record_top_k > vocab_size:
+        raise ConfigError(f"record_top_k={config.record_top_k} exceeds the vocabulary size {vocab_size}; set record_top_k <= {vocab_size}")
+    if config.record != "hidden":
+        return
+    output_layer = teacher.get_output_embeddings()
+    softcap = getattr(teacher.config, "final_logit_softcapping", None)
+    if output_layer is None or getattr(output_layer, "bias", None) is not None or softcap:
+        reason = "no output layer" if output_layer is None else "an output bias or logit soft-capping"
+        raise ConfigError(
+            f"record='hidden' needs a teacher whose logits are hidden states times its output matrix, "
+            f"but {type(teacher).__name__} has {reason}; use record='log_probs' or record='top_k'"
+        )
 
 
 def resolve_env_config(config: Any, overrides: Mapping[str, Any]) -> EnvConfig:

@@ -16,6 +16,9 @@ from cultural_env.prompts import PromptConfig
 REWARD_MODES = ("accept", "teacher_logprob", "neg_reverse_kl")
 """Per-token reward terms of a step; the class docstring of CulturalTokenEnv defines each."""
 
+RECORD_KINDS = ("log_probs", "top_k", "hidden")
+"""Forms in which ``step`` returns the teacher's distributions; the class docstring of CulturalTokenEnv defines each."""
+
 
 def embedded_prompt_config() -> PromptConfig:
     """The prompt layout of the embedded tiny teacher: K cut to 64 tokens, placed after Q."""
@@ -83,6 +86,13 @@ class EnvConfig:
     """Reward of a step, summed over the accepted prefix and the first rejected drafted token: "accept" counts
     accepted tokens, "teacher_logprob" adds the teacher's log-probabilities, "neg_reverse_kl" adds
     log p_teacher - log p_student (the agent passes the student's through ``set_draft_log_probs``)."""
+    record: str = "log_probs"
+    """Form of the teacher's distributions that ``info`` keeps at the n appended positions. "log_probs" keeps
+    the full (n, V) log-probabilities. "top_k" keeps the ``record_top_k`` largest with their token ids
+    (approximate, n * K values). "hidden" keeps the teacher's final hidden states (exact, n * H values),
+    to which the loss applies the teacher's output matrix, ``CulturalTokenEnv.teacher_output_weight``."""
+    record_top_k: int = 64
+    """K, the number of teacher log-probabilities kept per position when ``record`` is "top_k" (1 <= K <= V)."""
     device: str = "auto"
     """Teacher device: "auto", "cpu", "cuda", "cuda:N"; ignored when ``device_map`` is set."""
     device_map: Any = None
@@ -98,3 +108,5 @@ class EnvConfig:
         require_range("block_size", self.block_size, minimum=1, integer=True)
         require_range("max_new_tokens", self.max_new_tokens, minimum=1, integer=True)
         require_choice("reward_mode", self.reward_mode, REWARD_MODES)
+        require_choice("record", self.record, RECORD_KINDS)
+        require_range("record_top_k", self.record_top_k, minimum=1, integer=True)

@@ -238,11 +238,16 @@ def build_block_view(
     teacher_top: tuple[TokenCandidate, ...] = ()
     rejected = num_accepted < len(draft) and int(step["correction"]) >= 0
     if rejected:
-        # Row n of the teacher's record is its distribution at the rejected position n.
-        row = step["teacher_log_probs"].log_probs[num_accepted]  # (V,)
         correction_id = int(step["correction"])
-        correction = TokenCandidate(correction_id, visible_token(tokenizer, correction_id), float(row[correction_id].exp()))
-        teacher_top = top_candidates(tokenizer, row, top_k)
+        correction_probability = float("nan")
+        # NOTE: only the env's default record="log_probs" carries the teacher's full row; with
+        # "top_k" or "hidden" the view shows no teacher top list and a NaN correction probability.
+        if "teacher_log_probs" in step:
+            # Row n of the teacher's record is its distribution at the rejected position n.
+            row = step["teacher_log_probs"].log_probs[num_accepted]  # (V,)
+            correction_probability = float(row[correction_id].exp())
+            teacher_top = top_candidates(tokenizer, row, top_k)
+        correction = TokenCandidate(correction_id, visible_token(tokenizer, correction_id), correction_probability)
 
     return BlockView(
         index=index,

@@ -40,13 +40,16 @@ class Verification:
     """(G,) teacher probability of each drafted token."""
     top_k: torch.Tensor
     """(G,) int64 k used at each draft position: ``acceptance.top_k``, or K_eff under adaptive top-k."""
+    hidden: torch.Tensor | None = None
+    """(len(appended), H) teacher final hidden states that ``log_probs`` come from; None unless the teacher keeps them."""
 
 
 class Teacher:
     """A teacher model that follows one episode's privileged sequence with a KV cache."""
 
-    def __init__(self, model: torch.nn.Module, vocab_size: int, acceptance: AcceptanceConfig) -> None:
+    def __init__(self, model: torch.nn.Module, vocab_size: int, acceptance: AcceptanceConfig, keep_hidden: bool = False) -> None:
         self.lm = CachedSequenceModel(model, vocab_size)
+        self.keep_hidden = keep_hidden
         self.acceptance = acceptance
         self.adaptive_top_k = AdaptiveTopK(acceptance.adaptive_top_k) if acceptance.adaptive_top_k is not None else None
         self.sequence: list[int] = []
@@ -69,15 +72,19 @@ class Teacher:
     def verify(self, draft: Sequence[int]) -> Verification:
         """Verify ``draft`` (G >= 1 tokens) with one forward and extend the sequence by the verdict."""
         pending = self.lm.sync(self.sequence)
-        logits = self.lm.forward(pending + list(draft[:-1]))[-len(draft) :]  # (G, V)
-        return self.judge(logits, draft)
+        fed = pending + list(draft[:-1])
+        if not self.keep_hidden:
+            return self.judge(self.lm.forward(fed)[-len(draft) :], draft)  # (G, V)
+        logits, hidden = self.lm.forward_with_hidden(fed)  # (S, V), (S, H)
+        return self.judge(logits[-len(draft) :], draft, hidden[-len(draft) :])
 
     @torch.no_grad()
-    def judge(self, logits: torch.Tensor, draft: Sequence[int]) -> Verification:
+    def judge(self, logits: torch.Tensor, draft: Sequence[int], hidden: torch.Tensor | None = None) -> Verification:
         """Judge ``draft`` from the teacher's logits (G, V) at its positions; extend the sequence by the verdict.
 
-        :meth:`verify` runs the forward itself; the vector environment runs one batched forward
-        for all its rows and calls this per row.
+        ``hidden`` (G, H) contains the final hidden states those logits come from, and the verdict
+        keeps its rows at the appended positions. :meth:`verify` runs the forward itself; the vector
+        environment runs one batched forward for all its rows and calls this per row.
         """
         block_length = len(draft)
         log_probs = scaled_log_probs(logits, self.acceptance.temperature)  # (G, V)
@@ -109,6 +116,7 @@ class Teacher:
             draft_ranks=token_ranks(log_probs, draft_tensor),
             draft_probs=draft_log_probs.exp(),
             top_k=top_k,
+            hidden=None if hidden is None else hidden[: len(appended)],
         )
 
     def _top_k(self, log_probs: torch.Tensor) -> torch.Tensor:

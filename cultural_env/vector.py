@@ -30,7 +30,9 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
     the teacher's forward: one batched forward verifies the blocks of all stepping rows, with
     per-row lengths, explicit position ids and an attention mask over cache plus new tokens
     (:class:`~cultural_env.batched_decoding.BatchedSequenceModel`). Tokens a row discards stay
-    in the shared cache, masked out.
+    in the shared cache, masked out, until the cache is compacted. A row that starts an episode
+    encodes its prompt in a forward of its own first (counted in ``teacher_lm.prefill_calls``),
+    so the other rows are not padded to the prompt's length.
 
     ## Spaces
 
@@ -166,8 +168,12 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
         for row, draft in drafts.items():
             pending = self.teacher_lm.sync(row, self.envs[row].teacher.sequence)
             feeds[row] = pending + draft[:-1]
+        # A long feed (a fresh prompt) runs its leading part alone first; the draft positions stay in the batch.
+        needed = [len(drafts[row]) if row in drafts else 0 for row in range(self.num_envs)]
+        feeds = self.teacher_lm.prefill_long_feeds(feeds, needed)
         tokens, lengths = pad_rows(feeds, self.teacher_lm.device)  # (B, S)
-        logits = self.teacher_lm.forward(tokens, lengths)  # (B, S, V)
+        keep_hidden = self.config.record == "hidden"
+        logits, hidden = self.teacher_lm.forward_with_hidden(tokens, lengths, output_hidden_states=keep_hidden)  # (B, S, V), (B, S, H)
 
         verifications = {}
         for row, draft in drafts.items():
@@ -175,8 +181,9 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
             # The row's own Teacher judges the block and keeps the row's sequence, RNG and adaptive
             # top-k state. The batched forward counts as one forward of each row it verified.
             teacher.lm.forward_calls += 1
-            block_logits = logits[row, lengths[row] - len(draft) : lengths[row]]  # (G, V)
-            verifications[row] = teacher.judge(block_logits, draft)
+            block = slice(lengths[row] - len(draft), lengths[row])
+            block_hidden = hidden[row, block] if keep_hidden else None  # (G, H)
+            verifications[row] = teacher.judge(logits[row, block], draft, block_hidden)  # logits (G, V)
         return verifications
 
     def _split_actions(self, actions: Any) -> list[Any]:
