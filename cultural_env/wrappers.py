@@ -7,6 +7,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from cultural_env.errors import InvalidActionError
+
 
 class PerTokenWrapper(gym.Wrapper):
     """One token per step: a ``Discrete(V)`` action for classic RL agents.
@@ -38,5 +40,20 @@ class PerTokenWrapper(gym.Wrapper):
         self.action_space = gym.spaces.Discrete(env.unwrapped.vocab_size)
 
     def step(self, action: Any):
-        """Send ``action``, one token id, to the wrapped environment as a block of one."""
-        return self.env.step(np.asarray([action], dtype=np.int64))
+        """Send ``action``, one token id, to the wrapped environment as a block of one.
+
+        The id must be an integer (a Python or NumPy integer, or a 0-d or one-element integer
+        array); anything else raises :class:`InvalidActionError` instead of being cast.
+        """
+        return self.env.step(np.asarray([self._token_id(action)], dtype=np.int64))
+
+    @staticmethod
+    def _token_id(action: Any) -> int:
+        if isinstance(action, np.ndarray) and action.size == 1 and np.issubdtype(action.dtype, np.integer):
+            return int(action.reshape(()))
+        if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
+            raise InvalidActionError(
+                f"the per-token action must be one integer token id, got {action!r} ({type(action).__name__}); "
+                "pass an int such as 42"
+            )
+        return int(action)

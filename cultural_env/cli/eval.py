@@ -46,7 +46,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--teacher", help="teacher for the validation KL (default: env.teacher of the config)")
     parser.add_argument("--no-kl", action="store_true", help="skip the validation KL, so no teacher is loaded")
 
-    parser.add_argument("--split", choices=("train", "validation", "all"), default="train", help="part of the cultural dataset for recall and KL (default: train)")
+    parser.add_argument("--split", choices=("train", "validation", "all"), default="train", help="part of the cultural dataset for the recall (default: train, the items a run trains on); the validation KL always uses the validation split")
     parser.add_argument("--limit", type=int, help="use only the first N items of each benchmark")
     parser.add_argument("--max-new-tokens", type=int, help="greedy answer length in tokens (default: env.max_new_tokens for recall, 256 for math)")
     parser.add_argument(
@@ -162,6 +162,7 @@ def table_rows(result: dict[str, Any]) -> dict[str, float | int | None]:
 def print_table(results: dict[str, dict[str, Any]]) -> None:
     """Print one column per model and, with a baseline, the difference model − baseline."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     names = list(results)
@@ -178,7 +179,7 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
         if len(names) == 2:
             both = all(isinstance(value, (int, float)) for value in values)
             cells.append(_format(values[0] - values[1], signed=True) if both and not label.endswith(("items", "no_number")) else "")
-        table.add_row(label, *cells)
+        table.add_row(escape(label), *cells)  # category names in brackets are not rich markup
     Console().print(table)
 
 

@@ -72,7 +72,7 @@ class TrainingProgress:
         table.add_row("optimizer steps (skipped)", str(summary.get("steps")), str(summary.get("skipped_steps")))
         wall_time = summary.get("wall_time_s")
         table.add_row("wall time (s)", "", "-" if wall_time is None else f"{wall_time:.1f}")
-        self.console.print(table)
+        Console().print(table)  # the result goes to stdout; progress and logs stay on stderr
 
 
 def _format(value: Any) -> str:

@@ -72,6 +72,7 @@ class EvaluationSuite:
         self.options = options
         self._teacher_env: Any = None
         self._samples: list[CulturalSample] | None = None
+        self._validation: list[CulturalSample] | None = None
 
     def evaluate(self, model: EvalModel) -> dict[str, Any]:
         """Run every selected benchmark on ``model``; return ``{benchmark: result}``."""
@@ -108,33 +109,48 @@ class EvaluationSuite:
         if self.options.validation_kl:
             from cultural_env.evaluation.validation_kl import model_validation_kl
 
+            # The KL is always measured on held-out items, whatever split the recall uses.
             result["validation_kl"] = model_validation_kl(
-                model, self._teacher(), self.run_config.agent, samples, seed=self.options.seed
+                model, self._teacher(), self.run_config.agent, self.validation_samples(), seed=self.options.seed
             )
         return result
+
+    def validation_samples(self) -> list[CulturalSample]:
+        """The held-out items for the validation KL: the validation split, limited like the recall items."""
+        if self._validation is None:
+            if self.options.split == "validation":
+                self._validation = self.recall_samples()
+            else:
+                self._validation = self._load_split("validation")
+        return self._validation
 
     def recall_samples(self) -> list[CulturalSample]:
         """Load (once) the cultural items of the configured dataset or the recall file, split and limited."""
         if self._samples is None:
-            from cultural_env.env import load_samples
-
-            env_config = self.run_config.env
-            data = dataclasses.replace(
-                env_config.data,
-                path=self.options.data_files.get("recall", env_config.data.path),
-                split=self.options.split,
-                limit=self.options.limit,
-                mix=None,
-                general_path=None,
-            )
-            self._samples = load_samples(dataclasses.replace(env_config, data=data))
+            self._samples = self._load_split(self.options.split)
         return self._samples
+
+    def _load_split(self, split: str) -> list[CulturalSample]:
+        from cultural_env.env import load_samples
+
+        env_config = self.run_config.env
+        data = dataclasses.replace(
+            env_config.data,
+            path=self.options.data_files.get("recall", env_config.data.path),
+            split=split,
+            limit=self.options.limit,
+            mix=None,
+            general_path=None,
+        )
+        return load_samples(dataclasses.replace(env_config, data=data))
 
     def _teacher(self) -> Any:
         if self._teacher_env is None:
             from cultural_env.env import CulturalTokenEnv
 
-            self._teacher_env = CulturalTokenEnv(self.run_config.env, samples=self.recall_samples())
+            validation_ids = {sample.id for sample in self.validation_samples()}
+            samples = self.validation_samples() + [sample for sample in self.recall_samples() if sample.id not in validation_ids]
+            self._teacher_env = CulturalTokenEnv(self.run_config.env, samples=samples)
         return self._teacher_env
 
     def _limited(self, items: list) -> list:

@@ -1,3 +1,4 @@
+import pytest
 """The per-token view: Discrete(V) actions, reward A_t, and Gymnasium's checker."""
 
 import warnings
@@ -43,3 +44,14 @@ def test_per_token_accepts_numpy_integer(tiny_env):
     wrapper.reset(seed=0)
     _, _, _, _, info = wrapper.step(np.int64(5))
     assert len(info["accepted"]) == 1
+
+
+@pytest.mark.parametrize("action", [2.5, "5", True, None, np.array([1, 2])])
+def test_per_token_rejects_non_integer_action(tiny_env, action):
+    from cultural_env.errors import InvalidActionError
+    from cultural_env.wrappers import PerTokenWrapper
+
+    wrapped = PerTokenWrapper(tiny_env)
+    wrapped.reset(seed=0)
+    with pytest.raises(InvalidActionError, match="one integer token id"):
+        wrapped.step(action)
