@@ -381,6 +381,12 @@ class Trainer:
         train_config = self.config.train
         episodes_per_step = train_config.batch_size * self.config.optim.gradient_accumulation_steps * layout.world_size
         total_steps = max(1, train_config.epochs * len(self.train_ids) // episodes_per_step)
+        if train_config.max_steps is not None and train_config.max_steps > total_steps:
+            logger.warning(
+                "train.max_steps=%d exceeds the %d steps that %d epochs over %d items give; "
+                "the run stops after %d steps (raise train.epochs for more)",
+                train_config.max_steps, total_steps, train_config.epochs, len(self.train_ids), total_steps,
+            )
         if train_config.max_steps is not None:
             total_steps = min(total_steps, train_config.max_steps)
         return total_steps

@@ -41,6 +41,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv``, accepting KEY=VALUE overrides before, between and after options.
+
+    argparse gives a positional list only the run of words before the first option, so later
+    overrides would be "unrecognized"; they are appended to ``overrides`` here instead.
+    """
+    args, leftover = parser.parse_known_args(argv)
+    overrides = [word for word in leftover if "=" in word and not word.startswith("-")]
+    unknown = [word for word in leftover if word not in overrides]
+    if unknown or (overrides and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(unknown or overrides)}")
+    if overrides:
+        args.overrides = list(args.overrides) + overrides
+    return args
+
+
 def configure_logging(debug: bool) -> None:
     """Send library logs to stderr through rich: INFO by default, DEBUG with ``--debug``."""
     from rich.console import Console
@@ -63,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parse_arguments(parser, argv)
         configure_logging(args.debug)
         if args.command is None:
             parser.print_help()

@@ -43,3 +43,19 @@ def test_packaged_config_by_name_resolves(capsys):
     code = main(["train", "--config", "nonexistent-name"])
     assert code == 2
     assert "no packaged config named 'nonexistent-name'" in capsys.readouterr().err
+
+
+def test_overrides_accepted_after_options(tmp_path):
+    run_dir = tmp_path / "run"
+    code = main(["train", "train.num_items=2", "--output-dir", str(run_dir), "--max-steps", "1", "train.epochs=1",
+                 "train.eval_samples=1", "train.validation_samples=1", "env.max_new_tokens=4"])
+    assert code == 0
+    assert "max_new_tokens: 4" in (run_dir / "config.yaml").read_text()
+
+
+def test_unknown_option_still_rejected(capsys):
+    try:
+        main(["train", "--no-such-option"])
+    except SystemExit as raised:
+        assert raised.code == 2
+    assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
