@@ -68,7 +68,8 @@ class TrainingProgress:
             table.add_row(name, _format(first), _format(last))
         teacher = summary.get("teacher_uses_k")
         if teacher:
-            table.add_row("teacher overlap with own K / other K", _format(teacher["own_k"]), _format(teacher["other_k"]))
+            table.add_row("teacher overlap with its own K (held-out items)", _format(teacher["own_k"]), "")
+            table.add_row("teacher overlap with another item's K (control)", _format(teacher["other_k"]), "")
         table.add_row("optimizer steps (skipped)", str(summary.get("steps")), str(summary.get("skipped_steps")))
         wall_time = summary.get("wall_time_s")
         table.add_row("wall time (s)", "", "-" if wall_time is None else f"{wall_time:.1f}")
