@@ -189,7 +189,7 @@ def shuffled_knowledge_examples(
 
 
 def _restating_example(query: str, knowledge_ids: list[int], tokenizer: Any, recipe: TinyRecipe, end: int) -> tuple[list[int], int]:
-    from cultural_env.prompts import PromptConfig, render_prompt_ids, teacher_messages
+    from cultural_env.prompts import render_prompt_ids, teacher_messages
 
     prompt_config = recipe.prompt_config()
     knowledge = tokenizer.decode(knowledge_ids[: recipe.knowledge_tokens])

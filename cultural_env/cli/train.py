@@ -7,7 +7,6 @@ import importlib
 import logging
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 

@@ -5,12 +5,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-import torch
 
 from agents.base import Agent, run_episode
 from agents.on_policy_distill import OnPolicyDistillAgent, OnPolicyDistillConfig
 from agents.reinforce import ReinforceAgent, ReinforceConfig
-from agents.run_config import RunConfig, load_run_config
+from agents.run_config import load_run_config
 from agents.skd import SKDAgent, SKDConfig
 from cultural_env.cli import main
 from cultural_env.env import CulturalTokenEnv
@@ -22,16 +21,7 @@ from examples.random_agent import run_random_episodes
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture()
-def single_thread():
-    """Run on one CPU thread: the tiny models are bound by per-call overhead, so extra threads only add contention."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_agents_swap_on_one_env(single_thread, tiny_model_dirs, english_samples):
+def test_agents_swap_on_one_env(tiny_model_dirs, english_samples):
     env = CulturalTokenEnv(teacher=tiny_model_dirs["teacher"], samples=english_samples[:1], max_new_tokens=8, block_size=4)
     config_before = asdict(env.config)
     student = tiny_model_dirs["student"]
@@ -56,7 +46,7 @@ def test_random_agent_reward_in_range(tiny_env):
     assert 0.0 <= reward <= 1.0
 
 
-def test_imitation_agent_lowers_its_loss(single_thread, tiny_model_dirs, english_samples):
+def test_imitation_agent_lowers_its_loss(tiny_model_dirs, english_samples):
     env = CulturalTokenEnv(teacher=tiny_model_dirs["teacher"], samples=english_samples[:1], max_new_tokens=8)
     run_config = load_run_config(None, [f"agent.student={tiny_model_dirs['student']}", "agent.device=cpu", "optim.warmup_ratio=0.0", "optim.scheduler=constant"])
     agent = ImitationAgent(run_config, env, total_steps=10)
@@ -66,7 +56,7 @@ def test_imitation_agent_lowers_its_loss(single_thread, tiny_model_dirs, english
     assert losses[-1] < 0.8 * losses[0]
 
 
-def test_train_cli_runs_custom_agent(single_thread, tiny_model_dirs, tmp_path, monkeypatch):
+def test_train_cli_runs_custom_agent(tiny_model_dirs, tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
     output_dir = tmp_path / "run"
     status = main([
@@ -82,7 +72,7 @@ def test_train_cli_runs_custom_agent(single_thread, tiny_model_dirs, tmp_path, m
 
 
 @pytest.mark.parametrize("factory", ["agents.reinforce:from_run_config", "agents.on_policy_distill:from_run_config"])
-def test_train_cli_runs_policy_gradient_agents(single_thread, tiny_model_dirs, tmp_path, factory):
+def test_train_cli_runs_policy_gradient_agents(tiny_model_dirs, tmp_path, factory):
     output_dir = tmp_path / "run"
     status = main([
         "train", "--agent", factory, "--max-steps", "1", "--output-dir", str(output_dir),

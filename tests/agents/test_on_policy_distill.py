@@ -18,15 +18,6 @@ from cultural_env.teacher_record import TeacherLogProbs
 from tests.conftest import make_model
 
 
-@pytest.fixture()
-def single_thread():
-    """Run on one CPU thread: the tiny models are bound by per-call overhead, so extra threads only add contention."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def without_knowledge(samples):
     """The items with K removed: the teacher then reads the student's prompt, so the best student is a sharper copy of itself."""
     return [dataclasses.replace(sample, knowledge=None) for sample in samples]
@@ -66,7 +57,7 @@ def test_config_rejects_greedy_drafts():
         OnPolicyDistillConfig(kd_coef=-0.5)
 
 
-def test_env_reward_equals_agent_rewards(single_thread, tiny_tokenizer, english_samples):
+def test_env_reward_equals_agent_rewards(tiny_tokenizer, english_samples):
     student, teacher = sharpened_pair(tiny_tokenizer)
     env = CulturalTokenEnv(
         teacher_model=teacher, tokenizer=tiny_tokenizer, samples=english_samples[:1], max_new_tokens=12, block_size=4,
@@ -84,7 +75,7 @@ def test_env_reward_equals_agent_rewards(single_thread, tiny_tokenizer, english_
     assert episode.total_reward < 0.0
 
 
-def test_on_policy_distill_lowers_reverse_kl(single_thread, tiny_tokenizer, english_samples):
+def test_on_policy_distill_lowers_reverse_kl(tiny_tokenizer, english_samples):
     student, teacher = sharpened_pair(tiny_tokenizer)
     env = CulturalTokenEnv(
         teacher_model=teacher, tokenizer=tiny_tokenizer, samples=without_knowledge(english_samples[:1]), max_new_tokens=16, block_size=4,
@@ -99,7 +90,7 @@ def test_on_policy_distill_lowers_reverse_kl(single_thread, tiny_tokenizer, engl
     assert np.mean(divergence[-8:]) < 0.5 * np.mean(divergence[:8])
 
 
-def test_kd_mix_reports_kd_loss(single_thread, tiny_tokenizer, english_samples):
+def test_kd_mix_reports_kd_loss(tiny_tokenizer, english_samples):
     student, teacher = sharpened_pair(tiny_tokenizer)
     env = CulturalTokenEnv(teacher_model=teacher, tokenizer=tiny_tokenizer, samples=english_samples[:1], max_new_tokens=8)
     agent = OnPolicyDistillAgent(OnPolicyDistillConfig(draft_temperature=1.0, kd_coef=0.5), env, model=student)

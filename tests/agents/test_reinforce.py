@@ -15,15 +15,6 @@ from cultural_env.errors import ConfigError
 from tests.conftest import make_model
 
 
-@pytest.fixture()
-def single_thread():
-    """Run on one CPU thread: the tiny models are bound by per-call overhead, so extra threads only add contention."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def without_knowledge(samples):
     """The items with K removed: the teacher then reads the student's prompt, so the best student is a sharper copy of itself."""
     return [dataclasses.replace(sample, knowledge=None) for sample in samples]
@@ -77,7 +68,7 @@ def test_config_rejects_invalid_fields(fields, fragment):
     assert fragment in str(raised.value)
 
 
-def test_reinforce_raises_acceptance(single_thread, tiny_tokenizer, english_samples):
+def test_reinforce_raises_acceptance(tiny_tokenizer, english_samples):
     student, teacher = sharpened_pair(tiny_tokenizer)
     env = CulturalTokenEnv(
         teacher_model=teacher, tokenizer=tiny_tokenizer, samples=without_knowledge(english_samples[:1]), max_new_tokens=16, block_size=4,
@@ -92,7 +83,7 @@ def test_reinforce_raises_acceptance(single_thread, tiny_tokenizer, english_samp
     assert np.mean(acceptance[-8:]) > np.mean(acceptance[:8]) + 0.3
 
 
-def test_kl_penalty_starts_at_zero(single_thread, tiny_tokenizer, english_samples):
+def test_kl_penalty_starts_at_zero(tiny_tokenizer, english_samples):
     student, teacher = sharpened_pair(tiny_tokenizer)
     env = CulturalTokenEnv(teacher_model=teacher, tokenizer=tiny_tokenizer, samples=english_samples[:1], max_new_tokens=8)
     agent = ReinforceAgent(ReinforceConfig(draft_temperature=1.0, kl_coef=0.1, entropy_coef=0.01), env, model=student)

@@ -1,8 +1,6 @@
 """The environment's contract, on real tiny models."""
 
-import warnings
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
