@@ -278,11 +278,19 @@ class CulturalTokenEnv(gym.Env):
         return render_prompt_ids(self.tokenizer, student_messages(sample.query, self.config.prompt), self.config.prompt)
 
     def teacher_prompt_ids(self, sample: CulturalSample) -> list[int]:
-        """Token ids of the teacher's prompt for ``sample``, with knowledge cut to fit the context.
+        """Token ids of the teacher's prompt for ``sample``, with knowledge cut to fit the context."""
+        return self._teacher_prompt(sample)[0]
+
+    def teacher_knowledge(self, sample: CulturalSample) -> str | None:
+        """The knowledge text the teacher reads for ``sample``, after the cuts of :meth:`teacher_prompt_ids`."""
+        return self._teacher_prompt(sample)[1]
+
+    def _teacher_prompt(self, sample: CulturalSample) -> tuple[list[int], str | None]:
+        """Render the teacher's prompt; return its token ids and the knowledge text it contains.
 
         Knowledge is cut to ``prompt.max_knowledge_tokens`` when that is set, and further when
-        the prompt plus ``max_new_tokens`` would pass the teacher's context length; each cut is
-        logged as a warning.
+        the prompt plus ``max_new_tokens`` would pass the teacher's context length. The first cut
+        of an environment is logged as a warning and later ones at debug level.
         """
         prompt_config = self.config.prompt
         knowledge = sample.knowledge
@@ -301,7 +309,7 @@ class CulturalTokenEnv(gym.Env):
                 )
             knowledge = self._cut_knowledge(knowledge, keep, sample.id, reason=f"the teacher's context of {context_length} tokens")
             ids = render_prompt_ids(self.tokenizer, teacher_messages(sample.query, knowledge, prompt_config), prompt_config)
-        return ids
+        return ids, knowledge
 
     # ----------------------------------------------------------------- internals
 

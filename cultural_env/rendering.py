@@ -288,12 +288,18 @@ def latest_block_view(env: Any, top_k: int = DEFAULT_TOP_K, student_top: tuple[T
 # ------------------------------------------------------------------------------ renderables
 
 
-def sample_panels(sample: Any, height: int | None = None) -> RenderableType:
+def sample_panels(sample: Any, height: int | None = None, teacher_knowledge: str | None = None) -> RenderableType:
     """Build the query panel (the student's input) beside the knowledge panel (the teacher's privileged input).
 
     ``height`` fixes the panels' height in lines for a screen of fixed size, and longer text is cut.
+    ``teacher_knowledge`` is the knowledge as the teacher reads it, when the environment cut it;
+    the panel then shows that text and says how much of the paragraph it is.
     """
     knowledge = sample.knowledge if sample.knowledge is not None else "(none: this item has no knowledge paragraph)"
+    subtitle = f"teacher only, {len(knowledge)} characters"
+    if teacher_knowledge is not None and sample.knowledge is not None and teacher_knowledge != sample.knowledge:
+        subtitle = f"teacher only, first {len(teacher_knowledge)} of {len(knowledge)} chars"
+        knowledge = teacher_knowledge
     grid = Table.grid(expand=True, padding=(0, 1))
     # overflow="fold" also keeps rich from cutting a wrapped line of Hangul with an ellipsis.
     grid.add_column(ratio=2, overflow="fold")
@@ -304,7 +310,7 @@ def sample_panels(sample: Any, height: int | None = None) -> RenderableType:
             title_align="left", subtitle_align="left", border_style="cyan", height=height,
         ),
         Panel(
-            Text(knowledge), title="knowledge K", subtitle=f"teacher only, {len(knowledge)} characters",
+            Text(knowledge), title="knowledge K", subtitle=subtitle,
             title_align="left", subtitle_align="left", border_style="magenta", height=height,
         ),
     )
@@ -417,7 +423,7 @@ def episode_renderable(env: Any, views: Sequence[BlockView]) -> Group:
     """Build the whole episode so far: the sample panels, every block, the response and the closing line."""
     if env.sample is None:
         return Group(Text("no episode: call reset() first"))
-    parts: list[RenderableType] = [sample_panels(env.sample)]
+    parts: list[RenderableType] = [sample_panels(env.sample, teacher_knowledge=env.teacher_knowledge(env.sample))]
     parts += [block_panel(view) for view in views]
     parts += [response_panel(env.tokenizer, env.history), episode_summary(views, env.done)]
     return Group(*parts)
@@ -446,7 +452,7 @@ def print_episode(env: Any, console: Console | None = None) -> None:
     if env.sample is None:
         return
     if len(env.history) <= 1:
-        console.print(sample_panels(env.sample))
+        console.print(sample_panels(env.sample, teacher_knowledge=env.teacher_knowledge(env.sample)))
     if env.history:
         console.print(block_panel(latest_block_view(env)))
     if env.done:

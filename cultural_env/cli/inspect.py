@@ -165,7 +165,7 @@ class InspectSession:
 
 def run_scrollback(session: InspectSession, console: Console) -> None:
     """Print the sample panels, every block as it is verified, then the response."""
-    console.print(sample_panels(session.env.sample))
+    console.print(sample_panels(session.env.sample, teacher_knowledge=session.env.teacher_knowledge(session.env.sample)))
     while not session.done:
         console.print(block_panel(session.step()))
     console.print(response_panel(session.env.tokenizer, session.env.history, title="response"))
@@ -176,7 +176,7 @@ def live_screen(session: InspectSession, console: Console, running_to_end: bool)
     """Build the full-screen view: sample panels, the latest block, the end of the response, and the key help."""
     layout = Layout()
     layout.split_column(
-        Layout(sample_panels(session.env.sample, height=SAMPLE_PANEL_HEIGHT), name="sample", size=SAMPLE_PANEL_HEIGHT),
+        Layout(sample_panels(session.env.sample, height=SAMPLE_PANEL_HEIGHT, teacher_knowledge=session.env.teacher_knowledge(session.env.sample)), name="sample", size=SAMPLE_PANEL_HEIGHT),
         Layout(name="block", ratio=1),
         Layout(name="response", size=RESPONSE_TAIL_LINES + 2),
         Layout(name="footer", size=2),

@@ -240,3 +240,15 @@ def test_neg_reverse_kl_needs_draft_log_probs(tiny_teacher, tiny_tokenizer, engl
     student_log_probs = np.array([-2.0, -3.0])[:judged]
     expected = float(np.log(info["draft_probs"][:judged]).sum() - student_log_probs.sum())
     assert reward == pytest.approx(expected, abs=1e-4)
+
+
+def test_teacher_knowledge_is_the_cut_text(tiny_teacher, tiny_tokenizer, english_samples):
+    env = CulturalTokenEnv(
+        teacher_model=tiny_teacher, tokenizer=tiny_tokenizer, samples=english_samples,
+        prompt={"max_knowledge_tokens": 8},
+    )
+    sample = english_samples[0]
+    knowledge = env.teacher_knowledge(sample)
+    assert sample.knowledge.startswith(knowledge)
+    assert len(knowledge) < len(sample.knowledge)
+    assert knowledge in env.tokenizer.decode(env.teacher_prompt_ids(sample))
