@@ -346,7 +346,7 @@ def drafted_tokens_table(view: BlockView) -> Table:
             verdict.append(" ")
             verdict.append(view.correction.text, style=STYLES["correction"])
             verdict.append(f" (p {format_probability(view.correction.probability)})", style="dim")
-        table.add_row(str(position), Text(token.text, style=STYLES[token.verdict]), format_probability(token.probability), str(token.rank), verdict)
+        table.add_row(str(position), Text(token.text, style=STYLES[token.verdict]), format_probability(token.probability), str(token.rank + 1), verdict)  # shown 1-based, like the top-k table
     return table
 
 
