@@ -6,6 +6,9 @@ second. Tests that need the trained embedded default use ``embedded_env`` instea
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import pytest
 import torch
 
@@ -38,6 +41,21 @@ def make_model(tokenizer, seed: int, layers: int = 2, hidden: int = 32):
     torch.manual_seed(seed)
     model = Qwen3ForCausalLM(embedded.tiny_model_config(len(tokenizer), layers, hidden, tokenizer))
     return model.eval()
+
+
+def without_knowledge(samples):
+    """The items with K removed: the teacher then reads the student's prompt, so the best student is a sharper copy of itself."""
+    return [dataclasses.replace(sample, knowledge=None) for sample in samples]
+
+
+def sharpened_pair(tokenizer):
+    """A student and a teacher that is the same network with 3x the logits, so the task is learnable in a few steps."""
+    student = make_model(tokenizer, seed=2)
+    teacher = copy.deepcopy(student)
+    with torch.no_grad():
+        student.model.norm.weight.mul_(5.0)
+        teacher.model.norm.weight.mul_(15.0)
+    return student, teacher
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,5 @@
 """The on-policy distillation agent: its gradient estimate, the env's neg_reverse_kl reward, learning."""
 
-import copy
-import dataclasses
 
 import numpy as np
 import pytest
@@ -15,22 +13,8 @@ from agents.reinforce import policy_gradient_loss, response_logits, sampled_acti
 from cultural_env.env import CulturalTokenEnv
 from cultural_env.errors import ConfigError
 from cultural_env.teacher_record import TeacherLogProbs
-from tests.conftest import make_model
+from tests.conftest import sharpened_pair, without_knowledge
 
-
-def without_knowledge(samples):
-    """The items with K removed: the teacher then reads the student's prompt, so the best student is a sharper copy of itself."""
-    return [dataclasses.replace(sample, knowledge=None) for sample in samples]
-
-
-def sharpened_pair(tokenizer):
-    """A student and a teacher that is the same network with 3x the logits."""
-    student = make_model(tokenizer, seed=2)
-    teacher = copy.deepcopy(student)
-    with torch.no_grad():
-        student.model.norm.weight.mul_(5.0)
-        teacher.model.norm.weight.mul_(15.0)
-    return student, teacher
 
 
 def test_policy_gradient_estimates_reverse_kl_gradient():

@@ -1,33 +1,16 @@
 """The REINFORCE agent: action bookkeeping, returns, config checks, and learning on tiny models."""
 
-import copy
-import dataclasses
 
 import numpy as np
 import pytest
-import torch
 
 from agents.base import Episode, Transition, run_episode
 from agents.optim import OptimConfig
 from agents.reinforce import ReinforceAgent, ReinforceConfig, discounted_returns, sampled_actions
 from cultural_env.env import CulturalTokenEnv
 from cultural_env.errors import ConfigError
-from tests.conftest import make_model
+from tests.conftest import sharpened_pair, without_knowledge
 
-
-def without_knowledge(samples):
-    """The items with K removed: the teacher then reads the student's prompt, so the best student is a sharper copy of itself."""
-    return [dataclasses.replace(sample, knowledge=None) for sample in samples]
-
-
-def sharpened_pair(tokenizer):
-    """A student and a teacher that is the same network with 3x the logits, so the task is learnable in a few steps."""
-    student = make_model(tokenizer, seed=2)
-    teacher = copy.deepcopy(student)
-    with torch.no_grad():
-        student.model.norm.weight.mul_(5.0)
-        teacher.model.norm.weight.mul_(15.0)
-    return student, teacher
 
 
 def transition(action, accepted, appended):
