@@ -52,7 +52,7 @@ CHAT_TEMPLATE = (
 
 @dataclass(frozen=True)
 class TinyRecipe:
-    """How the embedded tokenizer and models are built."""
+    """Recipe of the embedded tokenizer and models."""
 
     vocab_size: int = 3000
     """Tokenizer vocabulary size (before special tokens)."""
@@ -83,7 +83,7 @@ class TinyRecipe:
     """Seed of initialisation and example order."""
 
     def prompt_config(self) -> Any:
-        """The prompt layout the tiny teacher is trained with; the embedded env config uses the same."""
+        """Return the prompt layout the tiny teacher is trained with, which the embedded env config also uses."""
         from cultural_env.prompts import PromptConfig
 
         return PromptConfig(max_knowledge_tokens=self.knowledge_tokens, knowledge_template=self.knowledge_template)
@@ -137,7 +137,7 @@ def build_tokenizer(texts: Sequence[str], vocab_size: int) -> Any:
 
 
 def tiny_model_config(vocab_size: int, layers: int, hidden_size: int, tokenizer: Any) -> Any:
-    """A Qwen3 config of a tiny model; the embedding rows are padded to a multiple of 64, as Qwen3 pads."""
+    """Build a Qwen3 config of a tiny model, with the embedding rows padded to a multiple of 64 as Qwen3 pads them."""
     from transformers import Qwen3Config
 
     padded_vocab = int(math.ceil(vocab_size / 64) * 64)

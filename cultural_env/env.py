@@ -282,7 +282,7 @@ class CulturalTokenEnv(gym.Env):
         return self._teacher_prompt(sample)[0]
 
     def teacher_knowledge(self, sample: CulturalSample) -> str | None:
-        """The knowledge text the teacher reads for ``sample``, after the cuts of :meth:`teacher_prompt_ids`."""
+        """Return the knowledge text the teacher reads for ``sample``, after the cuts of :meth:`teacher_prompt_ids`."""
         return self._teacher_prompt(sample)[1]
 
     def _teacher_prompt(self, sample: CulturalSample) -> tuple[list[int], str | None]:

@@ -21,7 +21,7 @@ RECORD_KINDS = ("log_probs", "top_k", "hidden")
 
 
 def embedded_prompt_config() -> PromptConfig:
-    """The prompt layout of the embedded tiny teacher: K cut to 64 tokens, placed after Q."""
+    """Return the prompt layout of the embedded tiny teacher: K cut to 64 tokens, placed after Q."""
     from cultural_env.embedded import TinyRecipe
 
     return TinyRecipe().prompt_config()
@@ -29,14 +29,14 @@ def embedded_prompt_config() -> PromptConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which (query, knowledge) items the environment draws its episodes from."""
+    """Source of the (query, knowledge) items that episodes are drawn from."""
 
     language: str = "en"
     """Packaged dataset language, "en" or "ko"; ignored when ``path`` is set."""
     path: str | None = None
     """A JSON or JSONL dataset file in the project's format, instead of the packaged one."""
     split: Literal["train", "validation", "all"] = "train"
-    """Which part of the deterministic split the environment samples from."""
+    """Part of the deterministic split that the environment samples from."""
     validation_fraction: float = 0.1
     """Share of items held out for validation, in [0, 1)."""
     seed: int = 42
@@ -73,7 +73,7 @@ class EnvConfig:
     tokenizer: str | None = None
     """Tokenizer id or folder; None loads it from the teacher."""
     data: DataConfig = field(default_factory=DataConfig)
-    """Where the episodes come from."""
+    """Source of the episodes."""
     prompt: PromptConfig = field(default_factory=lambda: embedded_prompt_config())
     """Prompt layout of teacher and student; the default is the layout the embedded tiny teacher was trained on."""
     acceptance: AcceptanceConfig = field(default_factory=AcceptanceConfig)

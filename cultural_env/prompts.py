@@ -33,7 +33,7 @@ class FewShotExample:
 
 @dataclass(frozen=True)
 class PromptConfig:
-    """How teacher and student prompts are laid out."""
+    """Layout of the teacher and student prompts."""
 
     teacher_system_prompt: str | None = DEFAULT_TEACHER_SYSTEM_PROMPT
     """System message of the teacher; None leaves it out."""

@@ -11,7 +11,7 @@ from cultural_env.errors import InvalidActionError
 
 
 def token_sequence_space(vocab_size: int) -> gym.spaces.Sequence:
-    """A space of 1-D int64 arrays of any length with ids in [0, vocab_size)."""
+    """Return a space of 1-D int64 arrays of any length with ids in [0, vocab_size)."""
     return gym.spaces.Sequence(gym.spaces.Discrete(vocab_size), stack=True)
 
 
@@ -40,7 +40,7 @@ class TokenBlock(gym.spaces.Space):
         return self.np_random.integers(0, self.vocab_size, size=length, dtype=np.int64)
 
     def contains(self, x: Any) -> bool:
-        """Whether ``x`` is a valid block."""
+        """Return whether ``x`` is a valid block."""
         try:
             self.to_block(x)
         except InvalidActionError:

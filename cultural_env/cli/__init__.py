@@ -44,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     """Parse ``argv``, accepting KEY=VALUE overrides before, between and after options.
 
-    argparse gives a positional list only the run of words before the first option, so later
-    overrides would be "unrecognized"; they are appended to ``overrides`` here instead.
+    argparse fills a positional list only from the words before the first option, so it would
+    report later overrides as unrecognized. This function appends them to ``overrides`` instead.
     """
     args, leftover = parser.parse_known_args(argv)
     overrides = [word for word in leftover if "=" in word and not word.startswith("-")]

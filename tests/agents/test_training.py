@@ -112,7 +112,8 @@ def test_reference_yaml_has_reference_values():
     assert (config.env.block_size, config.env.acceptance.top_k, config.env.acceptance.min_prob) == (20, 5, 0.05)
     assert (config.env.max_new_tokens, config.optim.learning_rate, config.train.epochs) == (4096, 1e-5, 5)
     assert config.env.dtype == config.agent.dtype == "bfloat16"
-    assert config.env.data.seed == 42 and config.env.data.validation_fraction == 0.1
+    assert config.env.data.seed == 42
+    assert config.env.data.validation_fraction == 0.1
 
 
 def test_reference_yaml_runs_with_local_models(tiny_model_dirs, tmp_path):
