@@ -1,6 +1,6 @@
 import torch
 
-from cultural_env.sampling import sample_tokens, scaled_log_probs, top_p_filter
+from cultural_env.sampling import draw_from_probs, sample_tokens, scaled_log_probs, top_p_filter
 
 
 def test_top_p_keeps_smallest_nucleus():
@@ -35,3 +35,26 @@ def test_seeded_sampling_repeats():
 def test_scaled_log_probs_normalised():
     log_probs = scaled_log_probs(torch.randn(3, 10), 0.7)
     assert torch.allclose(log_probs.exp().sum(-1), torch.ones(3))
+
+
+def test_draws_follow_the_distribution():
+    probs = torch.tensor([0.5, 0.0, 0.3, 0.2, 0.0])
+    logits = torch.log(probs).expand(20_000, -1)
+    drawn = sample_tokens(logits, 1.0, 1.0, torch.Generator().manual_seed(0))
+    frequencies = torch.bincount(drawn, minlength=5).float() / len(drawn)
+    assert frequencies[1] == 0 and frequencies[4] == 0
+    # 20,000 draws put each frequency within about 0.01 (three standard deviations) of its probability.
+    assert torch.allclose(frequencies, probs, atol=0.012)
+
+
+def test_draws_never_pick_tokens_cut_by_top_p():
+    logits = torch.log(torch.tensor([[0.6, 0.3, 0.1]])).expand(5_000, -1)
+    drawn = sample_tokens(logits, 1.0, 0.8, torch.Generator().manual_seed(1))
+    assert set(drawn.tolist()) == {0, 1}
+
+
+def test_draw_handles_unnormalised_rows_and_a_single_live_token():
+    probs = torch.tensor([[0.0, 0.0, 3.0], [2.0, 2.0, 0.0]])
+    drawn = draw_from_probs(probs.repeat(500, 1), torch.Generator().manual_seed(2)).view(500, 2)
+    assert (drawn[:, 0] == 2).all()
+    assert set(drawn[:, 1].tolist()) == {0, 1}
