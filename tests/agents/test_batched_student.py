@@ -36,3 +36,43 @@ def test_row_with_zero_length_drafts_nothing(tiny_teacher, tiny_tokenizer):
     assert len(blocks[0]) == 3
     assert len(blocks[1]) == 0
     assert not torch.isnan(drafter.lm.mask.float()).any()
+
+
+def _draft_with_full_acceptance(drafter, singles, prompts, rounds):
+    """Draft greedily for each round of lengths, keep every block whole, and compare with one-row drafters."""
+    sequences = [list(prompt) for prompt in prompts]
+    for lengths in rounds:
+        blocks = drafter.draft(sequences, lengths, temperature=0.0, top_p=1.0)
+        for row, single in enumerate(singles):
+            expected = single.draft(sequences[row], lengths[row], temperature=0.0, top_p=1.0)
+            assert blocks[row].tolist() == expected.tolist(), f"row {row}, lengths {lengths}"
+            sequences[row] += blocks[row].tolist()
+
+
+def test_lookahead_tokens_start_the_next_block_after_full_acceptance(tiny_teacher, tiny_tokenizer):
+    vocab_size = len(tiny_tokenizer)
+    prompts = [tiny_tokenizer(text, add_special_tokens=False)["input_ids"] for text in ("Hanbok", "Jeju island")]
+    drafter = BatchedStudentDrafter(tiny_teacher, vocab_size, frozenset(), 2)
+    singles = [StudentDrafter(tiny_teacher, vocab_size, frozenset()) for _ in prompts]
+    # Row 0 drafts 1 token while row 1 drafts 4, so row 0 draws 3 ahead; they cover its next block of 3.
+    _draft_with_full_acceptance(drafter, singles, prompts, [[1, 4], [3, 1]])
+    assert drafter.lm.forward_calls == 4 + 1
+
+
+def test_without_lookahead_every_block_is_drafted_anew(tiny_teacher, tiny_tokenizer):
+    vocab_size = len(tiny_tokenizer)
+    prompts = [tiny_tokenizer(text, add_special_tokens=False)["input_ids"] for text in ("Hanbok", "Jeju island")]
+    drafter = BatchedStudentDrafter(tiny_teacher, vocab_size, frozenset(), 2, lookahead=False)
+    singles = [StudentDrafter(tiny_teacher, vocab_size, frozenset()) for _ in prompts]
+    _draft_with_full_acceptance(drafter, singles, prompts, [[1, 4], [3, 1]])
+    assert drafter.lm.forward_calls == 4 + 3
+
+
+def test_lookahead_tokens_are_dropped_when_sampling_settings_change(tiny_teacher, tiny_tokenizer):
+    prompts = [tiny_tokenizer(text, add_special_tokens=False)["input_ids"] for text in ("Hanbok", "Jeju island")]
+    drafter = BatchedStudentDrafter(tiny_teacher, len(tiny_tokenizer), frozenset(), 2)
+    blocks = drafter.draft(prompts, [1, 4], temperature=1.0, top_p=1.0)
+    sequences = [list(prompt) + block.tolist() for prompt, block in zip(prompts, blocks)]
+    calls = drafter.lm.forward_calls
+    drafter.draft(sequences, [3, 1], temperature=0.5, top_p=1.0)
+    assert drafter.lm.forward_calls - calls == 3
