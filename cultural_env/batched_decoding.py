@@ -24,6 +24,10 @@ import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
+from cultural_env.attention import GROUPED_SDPA
+from cultural_env.decoding import shared_prefix_length
+from cultural_env.kv_cache import growing_cache
+
 PAD_TOKEN_ID = 0
 """Filler id in padded input positions; any id works, because padded columns are masked out."""
 
@@ -31,6 +35,9 @@ PREFILL_ALONE_TOKENS = 32
 """Feeds longer than this many tokens run their leading part alone (see ``prefill_long_feeds``).
 
 Draft-block feeds stay below it for blocks of up to 31 tokens, so in practice only prompts do."""
+
+SDPA_KERNELS = frozenset({"sdpa", GROUPED_SDPA})
+"""Attention implementations that take a boolean (B, 1, S, L) mask, where true means attend."""
 
 COMPACT_SHARE = 0.25
 """Share of the cache width that removable columns must reach before a forward compacts the cache.
@@ -77,10 +84,7 @@ class BatchedSequenceModel:
         because the logits for the next position come from running the last token.
         """
         cached = self.cached_tokens(row)
-        shared = 0
-        limit = min(len(cached), len(sequence) - 1)
-        while shared < limit and cached[shared] == sequence[shared]:
-            shared += 1
+        shared = shared_prefix_length(cached, sequence, limit=min(len(cached), len(sequence) - 1))
         surplus_columns = self.columns[row][shared:]
         if surplus_columns:
             self.mask[row, surplus_columns] = False
@@ -117,12 +121,10 @@ class BatchedSequenceModel:
         new_valid = torch.arange(new_length, device=self.device)[None] < lengths_tensor[:, None]  # (B, S)
         offsets = torch.tensor([len(columns) for columns in self.columns], device=self.device)  # (B,)
         position_ids = offsets[:, None] + torch.arange(new_length, device=self.device)[None]  # (B, S)
-        # Padded queries see the row's valid keys before them, so no query row is fully masked;
-        # no valid query sees a padded key, because padding comes after the valid tokens.
-        attention_mask = torch.cat([self.mask, new_valid], dim=1).long()  # (B, L + S)
+        attention_mask = self._attention_mask(new_valid, lengths)
 
         if self.cache is None:
-            self.cache = DynamicCache(config=self.model.config)
+            self.cache = growing_cache(self.model.config)
         output = self.model(
             input_ids=tokens,
             attention_mask=attention_mask,
@@ -140,6 +142,28 @@ class BatchedSequenceModel:
         self._unread.append((tokens, list(lengths)))
         hidden = output.hidden_states[-1] if output_hidden_states else None  # (B, S, H)
         return output.logits[:, :, : self.vocab_size].float(), hidden  # (B, S, V)
+
+    def _attention_mask(self, new_valid: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor | None:
+        """Return the attention mask of a forward whose new tokens are valid where ``new_valid`` (B, S) is true.
+
+        Padded queries attend to the row's valid keys before them, so no query row is fully
+        masked. No valid query attends to a padded key, because padding comes after the valid tokens. For SDPA
+        kernels the mask is built here as a boolean (B, 1, S, L + S) tensor, which transformers
+        uses as it is, instead of rebuilding it from the (B, L + S) mask in every forward; when
+        every column and every new token is valid it is None, which lets SDPA skip masking. Other
+        kernels get the (B, L + S) mask that transformers expands in its own format. Deciding
+        between the cases reads only host-side lengths, so it costs no device sync.
+        """
+        width = self.mask.shape[1]
+        new_length = new_valid.shape[1]
+        if self.model.config._attn_implementation not in SDPA_KERNELS:
+            return torch.cat([self.mask, new_valid], dim=1).long()  # (B, L + S)
+        if all(len(columns) == width for columns in self.columns) and all(length == new_length for length in lengths):
+            return None
+        keys = torch.cat([self.mask, new_valid], dim=1)  # (B, L + S)
+        # Query q (a new token) attends to every cache column and to the new tokens up to itself.
+        causal = torch.ones(new_length, width + new_length, dtype=torch.bool, device=self.device).tril(diagonal=width)  # (S, L + S)
+        return keys[:, None, None, :] & causal[None, None]  # (B, 1, S, L + S)
 
     def prefill_long_feeds(self, feeds: Sequence[Sequence[int]], needed: Sequence[int]) -> list[list[int]]:
         """Run alone the leading tokens of every feed longer than ``PREFILL_ALONE_TOKENS``; return what is left to feed.
@@ -169,7 +193,7 @@ class BatchedSequenceModel:
         ``prefill_calls``, not ``forward_calls``. Needs plain ``DynamicLayer`` caches.
         """
         if self.cache is None:
-            self.cache = DynamicCache(config=self.model.config)
+            self.cache = growing_cache(self.model.config)
         valid = torch.tensor(self.columns[row], dtype=torch.long, device=self.device)  # (n_old,)
         alone = DynamicCache(config=self.model.config)
         for index, layer in enumerate(self.cache.layers):

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import torch
 from transformers import DynamicCache
 
+from cultural_env.kv_cache import growing_cache
+
 
 class CachedSequenceModel:
     """A causal LM with a KV cache over one token sequence (batch of one).
@@ -52,10 +54,7 @@ class CachedSequenceModel:
         At least one token is always left to feed, because the logits for the next position come
         from running the last token of the sequence.
         """
-        shared = 0
-        limit = min(len(self.cached_tokens), len(sequence) - 1)
-        while shared < limit and self.cached_tokens[shared] == sequence[shared]:
-            shared += 1
+        shared = shared_prefix_length(self.cached_tokens, sequence, limit=min(len(self.cached_tokens), len(sequence) - 1))
         surplus = len(self.cached_tokens) - shared
         if surplus > 0:
             # transformers 5 crops by a negative count of tokens to remove.
@@ -86,9 +85,29 @@ class CachedSequenceModel:
             tokens = torch.tensor(list(tokens), dtype=torch.long)
         tokens = tokens.to(self.device).view(1, -1)  # (1, T)
         if self.cache is None:
-            self.cache = DynamicCache(config=self.model.config)
+            self.cache = growing_cache(self.model.config)
         output = self.model(input_ids=tokens, cache=self.cache, use_cache=True, output_hidden_states=output_hidden_states)
         self.forward_calls += 1
         self._unread.append(tokens[0])
         hidden = output.hidden_states[-1][0] if output_hidden_states else None  # (T, H)
         return output.logits[0, :, : self.vocab_size].float(), hidden  # (T, V), (T, H)
+
+
+def shared_prefix_length(first: Sequence[int], second: Sequence[int], limit: int) -> int:
+    """Return how many leading items ``first`` and ``second`` share, up to ``limit``.
+
+    Compares slices by bisection, so the work per probe runs in C: sync is called for every
+    row of every step, over prompts of hundreds of tokens, where an item-by-item loop cost more
+    than the rest of the step's bookkeeping.
+    """
+    first, second = list(first[:limit]), list(second[:limit])
+    if first == second:
+        return limit
+    low, high = 0, limit - 1  # the result lies in [low, high], because the items differ somewhere before limit
+    while low < high:
+        middle = (low + high + 1) // 2
+        if first[:middle] == second[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low

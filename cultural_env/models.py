@@ -97,6 +97,8 @@ def load_causal_lm(
     """Load a causal LM from an id or path onto ``device`` (or across a ``device_map``).
 
     A model object is returned as is, without moving it. Weights load from safetensors only.
+    With ``attn_implementation`` None, a grouped-query model on CPU gets
+    :data:`~cultural_env.attention.GROUPED_SDPA` and any other keeps transformers' default.
     """
     if not isinstance(source, (str, os.PathLike)):
         return source
@@ -114,6 +116,10 @@ def load_causal_lm(
         raise ModelLoadError(f"could not load a causal language model from {source!r}: {error}") from None
     if device_map is None:
         model = model.to(resolve_device(device, role))
+    if attn_implementation is None:
+        from cultural_env.attention import use_default_attention
+
+        use_default_attention(model)
     logger.info("loaded %s (%.1fM parameters)", source, sum(p.numel() for p in model.parameters()) / 1e6)
     return model
 

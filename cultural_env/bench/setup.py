@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from cultural_env.attention import use_default_attention
 from cultural_env.data import load_cultural_dataset
 from cultural_env.env import CulturalTokenEnv
 
@@ -65,7 +66,9 @@ def _random_model(tokenizer: Any, layers: int, hidden_size: int, context_length:
         max_position_embeddings=context_length,
         tie_word_embeddings=True,
     )
-    return Qwen3ForCausalLM(config).eval()
+    model = Qwen3ForCausalLM(config).eval()
+    use_default_attention(model)  # as cultural_env.models.load_causal_lm does for the models it loads
+    return model
 
 
 def acceptance_for(regime: str, vocab_size: int) -> dict[str, Any]:

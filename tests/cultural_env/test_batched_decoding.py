@@ -81,3 +81,19 @@ def test_prefill_into_empty_cache(tiny_teacher, tiny_tokenizer):
     for row, row_logits in enumerate(run_feeds(lm, remaining)):
         expected = reference_logits(tiny_teacher, vocab_size, sequences[row])
         assert torch.allclose(row_logits, expected, atol=1e-4), f"row {row}"
+
+
+def test_shared_prefix_length_matches_a_plain_scan():
+    import random
+
+    from cultural_env.batched_decoding import shared_prefix_length
+
+    generator = random.Random(0)
+    for _ in range(300):
+        first = [generator.randrange(3) for _ in range(generator.randrange(12))]
+        second = first[: generator.randrange(len(first) + 1)] + [generator.randrange(3) for _ in range(generator.randrange(5))]
+        limit = generator.randrange(min(len(first), len(second)) + 1)
+        expected = 0
+        while expected < limit and first[expected] == second[expected]:
+            expected += 1
+        assert shared_prefix_length(first, second, limit) == expected, (first, second, limit)
