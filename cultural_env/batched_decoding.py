@@ -106,14 +106,13 @@ class BatchedSequenceModel:
         Returns logits (B, S, V) in float32 and, with ``output_hidden_states``, the final hidden
         states (B, S, H) after the last norm that the logits come from (else None). Row r's
         outputs past ``lengths[r]`` are meaningless.
-        A row with length 0 feeds nothing, but it must hold at least one valid cached token so
-        that its padded queries attend to something (a fully masked row would give NaN keys
-        and values that poison later steps).
+        A row with length 0 feeds nothing. With SDPA kernels its padded queries attend to their
+        own keys at least; with other kernels the row must hold a valid cached token, so that
+        no query is fully masked (that would give NaN keys and values that poison later steps),
+        and a ValueError says so otherwise.
         """
         tokens = tokens.to(self.device)
         batch_size, new_length = tokens.shape
-        for row, length in enumerate(lengths):
-            assert length > 0 or self.columns[row], f"row {row} has no cached and no new tokens"
         width = self.mask.shape[1]
         if width and width - max(len(columns) for columns in self.columns) >= COMPACT_SHARE * width:
             self.compact()
@@ -146,9 +145,8 @@ class BatchedSequenceModel:
     def _attention_mask(self, new_valid: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor | None:
         """Return the attention mask of a forward whose new tokens are valid where ``new_valid`` (B, S) is true.
 
-        Padded queries attend to the row's valid keys before them, so no query row is fully
-        masked. No valid query attends to a padded key, because padding comes after the valid tokens. For SDPA
-        kernels the mask is built here as a boolean (B, 1, S, L + S) tensor, which transformers
+        Padded queries attend to the row's valid keys before them. No valid query attends to a
+        padded key, because padding comes after the valid tokens. For SDPA kernels the mask is built here as a boolean (B, 1, S, L + S) tensor, which transformers
         uses as it is, instead of rebuilding it from the (B, L + S) mask in every forward; when
         every column and every new token is valid it is None, which lets SDPA skip masking. Other
         kernels get the (B, L + S) mask that transformers expands in its own format. Deciding
@@ -157,13 +155,23 @@ class BatchedSequenceModel:
         width = self.mask.shape[1]
         new_length = new_valid.shape[1]
         if self.model.config._attn_implementation not in SDPA_KERNELS:
+            for row, length in enumerate(lengths):
+                if length == 0 and not self.columns[row]:
+                    raise ValueError(
+                        f"row {row} has no cached and no new tokens, which a (B, L + S) mask cannot cover; "
+                        "feed the row at least once first, or use an SDPA attention implementation"
+                    )
             return torch.cat([self.mask, new_valid], dim=1).long()  # (B, L + S)
         if all(len(columns) == width for columns in self.columns) and all(length == new_length for length in lengths):
             return None
         keys = torch.cat([self.mask, new_valid], dim=1)  # (B, L + S)
         # Query q (a new token) attends to every cache column and to the new tokens up to itself.
         causal = torch.ones(new_length, width + new_length, dtype=torch.bool, device=self.device).tril(diagonal=width)  # (S, L + S)
-        return keys[:, None, None, :] & causal[None, None]  # (B, 1, S, L + S)
+        # Every query also attends to its own key, so that a padded query of a row with nothing
+        # cached is not fully masked (that gives NaN); valid queries gain nothing by it.
+        itself = torch.zeros(new_length, width + new_length, dtype=torch.bool, device=self.device)
+        itself[:, width:] = torch.eye(new_length, dtype=torch.bool, device=self.device)
+        return (keys[:, None, None, :] & causal[None, None]) | itself[None, None]  # (B, 1, S, L + S)
 
     def prefill_long_feeds(self, feeds: Sequence[Sequence[int]], needed: Sequence[int]) -> list[list[int]]:
         """Run alone the leading tokens of every feed longer than ``PREFILL_ALONE_TOKENS``; return what is left to feed.

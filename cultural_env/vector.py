@@ -39,12 +39,16 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
     ``single_observation_space`` and ``single_action_space`` are the row env's spaces; the
     batched spaces come from :func:`gymnasium.vector.utils.batch_space`, so an observation is
     ``{"query": (B arrays), "response": (B arrays)}``. ``step`` takes B blocks: a sequence of
-    B 1-D int arrays (lengths may differ) or a (B, G) int array.
+    B 1-D int arrays (lengths may differ) or a (B, G) int array. An empty block, which a row
+    env would reject, skips its row for that step, so rows that finished an episode can wait
+    while the others finish theirs.
 
     ## Seeding and equivalence
 
     ``reset(seed=s)`` seeds row r with ``s + r``, so row r draws the same item and the same
-    teacher corrections as ``CulturalTokenEnv.reset(seed=s + r)`` given the same actions. The
+    teacher corrections as ``CulturalTokenEnv.reset(seed=s + r)`` given the same actions. A
+    list of B seeds seeds row r with the r-th, and ``options={"sample_id": [id_0, ...]}`` (a list
+    of B ids) picks each row's item. The
     batched forward pads rows, which changes logits by float rounding (about 1e-6 in float32),
     so a correction drawn at a probability boundary can differ in rare cases.
 
@@ -115,16 +119,21 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
         if reset_mask.shape != (self.num_envs,):
             raise ConfigError(f"reset_mask must be a boolean array of shape ({self.num_envs},), got shape {reset_mask.shape}")
 
+        per_row = self._row_options(options)
         infos: dict[str, Any] = {}
         for row in np.flatnonzero(reset_mask):
-            observation, info = self.envs[row].reset(seed=seeds[row], options=options or None)
+            observation, info = self.envs[row].reset(seed=seeds[row], options=per_row[row] or None)
             self._observations[row] = observation
             self._autoreset[row] = False
             infos = self._add_row_info(infos, info, int(row))
         return self._batched_observations(), infos
 
     def step(self, actions: Any):
-        """Verify one block per row with one teacher forward; rows that ended last step are reset instead."""
+        """Verify one block per row with one teacher forward; rows that ended last step are reset instead.
+
+        A row whose block is empty sits the step out: nothing is verified, its reward is 0 and
+        it sets no info keys.
+        """
         blocks = self._split_actions(actions)
         rewards = np.zeros(self.num_envs, dtype=np.float64)
         terminations = np.zeros(self.num_envs, dtype=bool)
@@ -136,7 +145,7 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
             if self._autoreset[row]:
                 self._observations[row], info = env.reset()
                 infos = self._add_row_info(infos, info, row)
-            else:
+            elif np.size(blocks[row]) > 0:
                 prepared[row] = env.prepare_step(blocks[row])
 
         verifications = self._verify({row: verified for row, (verified, _, _) in prepared.items()})
@@ -197,6 +206,20 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
                 f"actions must be {self.num_envs} blocks (a sequence of 1-D arrays or a ({self.num_envs}, G) array), got {kind}"
             )
         return list(actions)
+
+    def _row_options(self, options: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Split reset options into one dict per row; a list or array of B values gives row r its r-th value."""
+        rows: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        for key, value in options.items():
+            if isinstance(value, (list, tuple, np.ndarray)):
+                if len(value) != self.num_envs:
+                    raise ConfigError(f"reset option {key!r} has {len(value)} values; give one value or {self.num_envs}, one per row")
+                for row in range(self.num_envs):
+                    rows[row][key] = value[row].item() if isinstance(value, np.ndarray) else value[row]
+            else:
+                for row in range(self.num_envs):
+                    rows[row][key] = value
+        return rows
 
     def _row_seeds(self, seed: int | Sequence[int | None] | None) -> list[int | None]:
         if seed is None:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from cultural_env.env import CulturalTokenEnv
-from cultural_env.errors import InvalidActionError
+from cultural_env.errors import ConfigError, InvalidActionError
 from cultural_env.vector import CulturalTokenVectorEnv
 
 NUM_ENVS = 3
@@ -121,3 +121,32 @@ def test_wrong_action_count_rejected(env_kwargs):
     with pytest.raises(InvalidActionError, match="actions must be 2 blocks"):
         envs.step([np.array([5])])
     envs.close()
+
+
+def test_empty_block_skips_the_row(tiny_teacher, tiny_tokenizer, english_samples):
+    envs = CulturalTokenVectorEnv(2, teacher_model=tiny_teacher, tokenizer=tiny_tokenizer, samples=english_samples, max_new_tokens=8)
+    observations, _ = envs.reset(seed=0)
+    _, rewards, _, _, infos = envs.step([np.array([5, 6], dtype=np.int64), np.zeros(0, dtype=np.int64)])
+    assert len(envs.envs[1].response) == 0
+    assert rewards[1] == 0.0
+    assert infos["_appended"].tolist() == [True, False]
+    # The skipped row, never fed to the teacher, still steps correctly afterwards.
+    _, _, _, _, infos = envs.step([np.zeros(0, dtype=np.int64), np.array([7], dtype=np.int64)])
+    assert infos["_appended"].tolist() == [False, True]
+    single = CulturalTokenEnv(teacher_model=tiny_teacher, tokenizer=tiny_tokenizer, samples=english_samples, max_new_tokens=8)
+    single.reset(seed=1)
+    _, _, _, _, info = single.step(np.array([7], dtype=np.int64))
+    assert infos["appended"][1] == info["appended"]
+
+
+def test_reset_options_per_row(tiny_teacher, tiny_tokenizer, english_samples):
+    envs = CulturalTokenVectorEnv(2, teacher_model=tiny_teacher, tokenizer=tiny_tokenizer, samples=english_samples)
+    ids = [english_samples[3].id, english_samples[1].id]
+    _, infos = envs.reset(seed=[10, 11], options={"sample_id": ids})
+    assert list(infos["sample_id"]) == ids
+
+
+def test_reset_options_of_the_wrong_length_raise(tiny_teacher, tiny_tokenizer, english_samples):
+    envs = CulturalTokenVectorEnv(2, teacher_model=tiny_teacher, tokenizer=tiny_tokenizer, samples=english_samples)
+    with pytest.raises(ConfigError, match="one per row"):
+        envs.reset(options={"sample_id": [english_samples[0].id]})
