@@ -53,8 +53,12 @@ def run(args: argparse.Namespace) -> int:
             f"{row['floor_ratio']:.2f}x", f"{row['teacher_forwards_per_block']:.2f}", f"{row['student_forwards_per_drafted_token']:.3f}",
         )
     console.print(table)
-    batched = ", ".join(f"B={size}: {value:.1f}" for size, value in results["batched"].items())
-    console.print(f"batched tokens/s ({config.batched_regime} acceptance, T={config.batched_length}): {batched}")
+    for key, blocks in (("batched", "shared block length"), ("batched_per_row_blocks", "per-row block length")):
+        figures = results[key]
+        batched = ", ".join(f"B={size}: {value:.1f}" for size, value in figures.items())
+        first = figures[min(figures, key=int)]
+        ratio = ", ".join(f"B={size}/B={min(figures, key=int)}: {value / first:.2f}x" for size, value in figures.items() if int(size) > 1)
+        console.print(f"batched tokens/s, {blocks} ({config.batched_regime} acceptance, T={config.batched_length}): {batched} ({ratio})")
     memory = results["loss_memory"]
     console.print(
         f"loss peak memory at T={memory['T']}, V={memory['V']}: chunked {memory['peak_bytes'] / 2**20:.0f} MiB, "
