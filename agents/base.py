@@ -44,6 +44,8 @@ class Episode:
     """The final response, (T,) int64."""
     transitions: list[Transition] = field(default_factory=list)
     """Steps in order."""
+    draft_lengths: list[int] = field(default_factory=list)
+    """The block length requested at each step, where the rollout recorded it (batched rollouts do)."""
 
     @property
     def total_reward(self) -> float:

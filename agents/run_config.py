@@ -35,6 +35,11 @@ class TrainConfig:
     """Passes over the training items."""
     batch_size: int = 1
     """Episodes per optimizer step (before gradient accumulation)."""
+    num_envs: int = 1
+    """Episodes rolled out together through the vector environment, one batched teacher forward
+    per step; 1 rolls them out one at a time. Needs an agent with ``rollout_batch`` (SKDAgent has
+    one). An episode then learns after the others of its rollout batch were drafted, so up to
+    ``num_envs - 1`` optimizer steps may separate its weights from the current ones."""
     max_steps: int | None = None
     """Stop after this many optimizer steps; None runs all epochs."""
     num_items: int | None = 32
@@ -61,6 +66,7 @@ class TrainConfig:
         require_range("seed", self.seed, minimum=0, integer=True)
         require_range("epochs", self.epochs, minimum=1, integer=True)
         require_range("batch_size", self.batch_size, minimum=1, integer=True)
+        require_range("num_envs", self.num_envs, minimum=1, integer=True)
         if self.max_steps is not None:
             require_range("max_steps", self.max_steps, minimum=1, integer=True)
         if self.num_items is not None:

@@ -25,6 +25,8 @@ from agents.chunked_loss import (
     final_hidden_states,
     teacher_side_divergence,
 )
+from agents.batched_rollout import run_batched_episodes
+from agents.batched_student import BatchedStudentDrafter
 from agents.gamma import next_block_size
 from agents.losses import DIVERGENCES
 from agents.optim import GuardedOptimizer, OptimConfig
@@ -63,6 +65,9 @@ class SKDConfig:
     """Student sampling temperature while drafting (0 = greedy)."""
     draft_top_p: float = 1.0
     """Student nucleus mass while drafting, in (0, 1]."""
+    shared_blocks: bool = True
+    """In batched rollouts (``train.num_envs`` > 1), let every row draft the longest of the rows' gammas.
+    The rows draft in lockstep, so this costs no extra forward; see agents.gamma.batch_block_lengths."""
     loss: str = "forward_kl"
     """Per-token divergence: "forward_kl" KL(p_t||p_s), "reverse_kl" KL(p_s||p_t), or "jsd"."""
     jsd_beta: float = 0.5
@@ -152,6 +157,7 @@ class SKDAgent:
         self.optimizer = GuardedOptimizer(self.model, optim or OptimConfig(), total_steps)
         self.gamma = min(config.gamma_init, self.gamma_max)
         self.gamma_history: list[int] = []
+        self.batched_drafter: BatchedStudentDrafter | None = None
 
     # ----------------------------------------------------------------- acting
 
@@ -182,6 +188,35 @@ class SKDAgent:
         self.gamma_history.append(length)
         self.model.eval()
         return self.drafter.draft(sequence, length, self.config.draft_temperature, self.config.draft_top_p)
+
+    def rollout_batch(self, envs: Any, sample_ids: list[str], seeds: list[int]) -> list[Episode]:
+        """Roll out one episode per item in ``envs``, a :class:`~cultural_env.vector.CulturalTokenVectorEnv`, together.
+
+        The drafting RNG is seeded with ``seeds[0]``, and the drafter and the teacher's batched
+        cache start empty, so a batch depends only on its items, seeds and the current weights.
+        All episodes are drafted with the same weights, those before the batch's first learning
+        step. See :func:`agents.batched_rollout.run_batched_episodes`.
+        """
+        if envs.config.reward_mode == "neg_reverse_kl":
+            raise ConfigError(
+                "env.reward_mode='neg_reverse_kl' needs the draft's log-probabilities, which batched rollouts do not pass; "
+                "set train.num_envs=1 or choose another reward_mode"
+            )
+        if self.batched_drafter is None or self.batched_drafter.lm.batch_size != envs.num_envs:
+            self.batched_drafter = BatchedStudentDrafter(self.model, self.vocab_size, self.env.stop_ids, envs.num_envs)
+        self.batched_drafter.seed(seeds[0])
+        self.model.eval()
+        return run_batched_episodes(
+            envs,
+            self.batched_drafter,
+            sample_ids,
+            seeds,
+            gamma_init=min(self.config.gamma_init, self.gamma_max),
+            gamma_max=self.gamma_max,
+            temperature=self.config.draft_temperature,
+            top_p=self.config.draft_top_p,
+            shared_blocks=self.config.shared_blocks,
+        )
 
     def observe(self, transition: Transition) -> None:
         """Adapt gamma to how much of the block the teacher accepted."""
@@ -263,7 +298,7 @@ class SKDAgent:
         metrics = self.optimizer.backward(loss)
         metrics["losses/kd"] = float(loss.detach())
         metrics["losses/tokens"] = float(num_tokens)
-        metrics.update(rollout_metrics(episode, self.gamma_history))
+        metrics.update(rollout_metrics(episode, episode.draft_lengths or self.gamma_history))
         return metrics
 
 

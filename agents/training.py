@@ -3,8 +3,10 @@
 Phases of :meth:`Trainer.run`: set up (seeds, environments, agent, and an optional resume from
 the latest checkpoint), then evaluate before training. The loop over the data order rolls out,
 learns, logs one record per optimizer step and checkpoints every ``train.save_every`` steps.
-The run ends with a checkpoint, the evaluation after training and the student with its model card. SIGINT or SIGTERM ends the loop after the current optimizer
-step with a checkpoint, so ``--resume`` continues where it stopped.
+With ``train.num_envs`` > 1 the episodes are rolled out in batches through the vector
+environment and learned one by one. The run ends with a checkpoint, the evaluation after
+training and the student with its model card. SIGINT or SIGTERM ends the loop after the current
+rollout batch with a checkpoint, so ``--resume`` continues where it stopped.
 
 Every episode's randomness comes from its index in the data order (the environment and the
 drafting RNG are seeded from it), so a resumed run and a run on several processes roll out the
@@ -47,6 +49,7 @@ from agents.skd import SKDAgent
 from agents.tracking import MetricsSink, check_trackers
 from cultural_env.env import CulturalTokenEnv
 from cultural_env.errors import ConfigError
+from cultural_env.vector import CulturalTokenVectorEnv
 
 logger = logging.getLogger(__name__)
 
@@ -221,6 +224,7 @@ class Trainer:
             (self.output_dir / "config.yaml").write_text(dump_run_config(self.config), encoding="utf-8")
         logger.info("training on %d items for %d optimizer steps; run folder %s", len(self.train_ids), total_steps, self.output_dir)
 
+        vector_env = self._vector_env(config, core, agent)
         resumed = self._restore(checkpoint, agent, core) if checkpoint is not None else None
 
         # ---- evaluate before (stored in checkpoints, so a resumed run reports the original figures)
@@ -240,7 +244,9 @@ class Trainer:
         elapsed_before = resumed["elapsed_s"] if resumed else 0.0
         try:
             with StopSignals() as signals:
-                self._train_loop(env, core, agent, validation_env, sink, signals, total_steps, resumed, before, started - elapsed_before)
+                self._train_loop(
+                    env, core, agent, validation_env, sink, signals, total_steps, resumed, before, started - elapsed_before, vector_env
+                )
         finally:
             sink.close()
 
@@ -249,6 +255,8 @@ class Trainer:
             summary["interrupted"] = signal.Signals(self.interrupted_by).name
             self._write_summary(summary, layout)
             env.close()
+            if vector_env is not None:
+                vector_env.close()
             return summary
 
         # ---- evaluate after, save
@@ -264,63 +272,110 @@ class Trainer:
         self._write_summary(summary, layout)
         barrier(layout)
         env.close()
+        if vector_env is not None:
+            vector_env.close()
         return summary if layout.is_main else {}
 
     # ----------------------------------------------------------------- the loop
 
-    def _train_loop(self, env, core, agent, validation_env, sink, signals, total_steps, resumed, before, started) -> int:
-        """Roll out this process's episodes, learn, log and checkpoint; return the last optimizer step."""
+    def _train_loop(self, env, core, agent, validation_env, sink, signals, total_steps, resumed, before, started, vector_env=None) -> int:
+        """Roll out this process's episodes, learn, log and checkpoint; return the last optimizer step.
+
+        Episodes are rolled out in batches of ``train.num_envs`` (one at a time by default) and
+        learned in data order. Checkpoints are written between rollout batches, so a resumed run
+        rolls out the same batches as an uninterrupted one.
+        """
         train_config = self.config.train
         layout = self.layout
         step = resumed["step"] if resumed else 0
         first_episode = resumed["next_episode"] if resumed else 0
         saved_step = step
-        episode_index = first_episode - 1
+        next_episode = first_episode
         pending: list[dict[str, float]] = []
-        for episode_index, (epoch, sample_id) in enumerate(self._data_order(train_config.epochs)):
+        save_due = stop = False
+        for batch in self._rollout_batches(first_episode):
             if step >= total_steps:
                 break
-            if episode_index < first_episode or not layout.owns_episode(episode_index):
-                continue
-            # ---- rollout, seeded by the episode's place in the data order
-            episode_seed = train_config.seed * 1_000_003 + episode_index
-            if hasattr(agent, "seed"):
-                agent.seed(episode_seed)
-            episode = run_episode(env, agent, options={"sample_id": sample_id}, seed=episode_seed)
+            episodes = self._roll_out(batch, env, agent, vector_env)
 
-            # ---- learn; continue until the optimizer steps
-            pending.append(agent.learn(episode))
-            if not pending[-1].get("optim/stepped"):
-                continue
-            step += 1
+            for (episode_index, epoch, _), episode in zip(batch, episodes):
+                if step >= total_steps:
+                    break
+                next_episode = episode_index - layout.rank + layout.world_size
 
-            # ---- log
-            gathered = [metrics for part in gather_objects(pending, layout) for metrics in part]
-            pending = []
-            record = self._step_record(step, epoch, gathered, started)
-            if layout.is_main and train_config.eval_every and validation_env is not None and step % train_config.eval_every == 0:
-                record["val_kl"] = self._validation_kl(agent, validation_env)
-            sink.write(record)
-            if layout.is_main and self.on_step is not None:
-                self.on_step(record)
+                # ---- learn; continue until the optimizer steps
+                pending.append(agent.learn(episode))
+                if not pending[-1].get("optim/stepped"):
+                    continue
+                step += 1
+
+                # ---- log
+                gathered = [metrics for part in gather_objects(pending, layout) for metrics in part]
+                pending = []
+                record = self._step_record(step, epoch, gathered, started)
+                if layout.is_main and train_config.eval_every and validation_env is not None and step % train_config.eval_every == 0:
+                    record["val_kl"] = self._validation_kl(agent, validation_env)
+                sink.write(record)
+                if layout.is_main and self.on_step is not None:
+                    self.on_step(record)
+                stop = stop or any(gather_objects(signals.received is not None, layout))
+                save_due = save_due or bool(train_config.save_every and step % train_config.save_every == 0)
 
             # ---- checkpoint every save_every steps, after the last step, and on a stop signal
-            next_episode = episode_index - layout.rank + layout.world_size
-            stop = any(gather_objects(signals.received is not None, layout))
-            due = train_config.save_every and step % train_config.save_every == 0
-            if due or stop or step >= total_steps:
+            if save_due or stop or step >= total_steps:
                 self._save(step, next_episode, agent, core, before, started)
                 saved_step = step
+                save_due = False
             if stop:
                 self.interrupted_by = signals.received or signal.SIGTERM
                 logger.warning("stopped after optimizer step %d; continue with --resume", step)
                 break
         if step != saved_step:
             # The data ran out before total_steps; checkpoint what was trained.
-            self._save(step, episode_index + 1, agent, core, before, started)
+            self._save(step, next_episode, agent, core, before, started)
         return step
 
+    def _rollout_batches(self, first_episode: int):
+        """Yield lists of up to ``train.num_envs`` (episode index, epoch, sample id) of this process, from ``first_episode`` on."""
+        batch = []
+        for episode_index, (epoch, sample_id) in enumerate(self._data_order(self.config.train.epochs)):
+            if episode_index < first_episode or not self.layout.owns_episode(episode_index):
+                continue
+            batch.append((episode_index, epoch, sample_id))
+            if len(batch) == self.config.train.num_envs:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _roll_out(self, batch, env, agent, vector_env) -> list:
+        """Roll out the episodes of ``batch``, each seeded by its place in the data order."""
+        seeds = [self.config.train.seed * 1_000_003 + episode_index for episode_index, _, _ in batch]
+        if vector_env is not None:
+            return agent.rollout_batch(vector_env, [sample_id for _, _, sample_id in batch], seeds)
+        (_, _, sample_id), seed = batch[0], seeds[0]
+        if hasattr(agent, "seed"):
+            agent.seed(seed)
+        return [run_episode(env, agent, options={"sample_id": sample_id}, seed=seed)]
+
     # ----------------------------------------------------------------- checkpoints
+
+    def _vector_env(self, config: RunConfig, core: CulturalTokenEnv, agent: Any) -> CulturalTokenVectorEnv | None:
+        """Build the vector environment of ``train.num_envs`` > 1 over the core env's teacher and items, else return None."""
+        num_envs = config.train.num_envs
+        if num_envs == 1:
+            return None
+        if not hasattr(agent, "rollout_batch"):
+            raise ConfigError(
+                f"train.num_envs={num_envs} needs an agent with rollout_batch(envs, sample_ids, seeds), "
+                f"which {type(agent).__name__} lacks; set train.num_envs=1"
+            )
+        if config.env.reward_mode == "neg_reverse_kl":
+            raise ConfigError(
+                f"train.num_envs={num_envs} cannot give the agent env.reward_mode='neg_reverse_kl', because batched rollouts "
+                "do not pass the draft's log-probabilities; set train.num_envs=1 or choose another reward_mode"
+            )
+        return CulturalTokenVectorEnv(num_envs, config.env, teacher_model=core.teacher.lm.model, tokenizer=core.tokenizer, samples=core.samples)
 
     def _find_resume_checkpoint(self) -> Path:
         folder = latest_checkpoint(self.output_dir)

@@ -111,7 +111,10 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
     # ----------------------------------------------------------------- vector API
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: Mapping[str, Any] | None = None):
-        """Reset every row, or the rows of ``options["reset_mask"]``; row r gets seed ``seed + r``."""
+        """Reset every row, or the rows of ``options["reset_mask"]``; row r gets seed ``seed + r``.
+
+        Resetting every row also empties the teacher's batched cache.
+        """
         super().reset(seed=seed if isinstance(seed, int) else None)
         seeds = self._row_seeds(seed)
         options = dict(options or {})
@@ -120,6 +123,10 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
             raise ConfigError(f"reset_mask must be a boolean array of shape ({self.num_envs},), got shape {reset_mask.shape}")
 
         per_row = self._row_options(options)
+        if reset_mask.all():
+            # A fresh start of every row: drop the teacher's batched cache, so that the
+            # results do not depend on what earlier episodes left in it.
+            self.teacher_lm.reset()
         infos: dict[str, Any] = {}
         for row in np.flatnonzero(reset_mask):
             observation, info = self.envs[row].reset(seed=seeds[row], options=per_row[row] or None)
