@@ -65,12 +65,17 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
     rows that set it. Scalars are stacked into numeric arrays; arrays and objects, whose shapes
     differ between rows, go into object arrays.
 
+    ## Rendering
+
+    ``render_mode`` "ansi" or "human" renders each row as ``CulturalTokenEnv`` does; ``render``
+    returns a tuple of the B rows' texts for "ansi", as Gymnasium's ``SyncVectorEnv`` does.
+
     ## Arguments
 
     ``num_envs`` is B; the other arguments are those of ``CulturalTokenEnv``.
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["ansi", "human"], "render_fps": 4}
 
     def __init__(
         self,
@@ -85,15 +90,17 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ConfigError(f"num_envs must be an integer >= 1, got {num_envs!r}")
-        if render_mode is not None:
-            raise ConfigError(f"the vector environment does not render; got render_mode={render_mode!r}, use None")
-        first = CulturalTokenEnv(config, teacher_model=teacher_model, tokenizer=tokenizer, samples=samples, **overrides)
+        first = CulturalTokenEnv(
+            config, render_mode=render_mode, teacher_model=teacher_model, tokenizer=tokenizer, samples=samples, **overrides
+        )
         self.envs = [first] + [
-            CulturalTokenEnv(first.config, teacher_model=first.teacher.lm.model, tokenizer=first.tokenizer, samples=first.samples)
+            CulturalTokenEnv(
+                first.config, render_mode=render_mode, teacher_model=first.teacher.lm.model, tokenizer=first.tokenizer, samples=first.samples
+            )
             for _ in range(num_envs - 1)
         ]
         self.num_envs = num_envs
-        self.render_mode = None
+        self.render_mode = render_mode
         self.config = first.config
         self.tokenizer = first.tokenizer
         self.vocab_size = first.vocab_size
@@ -166,6 +173,17 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
             infos = self._add_row_info(infos, info, row)
         self._autoreset = terminations | truncations
         return self._batched_observations(), rewards, terminations, truncations, infos
+
+    def render(self) -> tuple[str | None, ...] | None:
+        """Render every row's episode: a tuple of B texts for "ansi"; for "human", print them and return None.
+
+        With "human" each row also prints itself after every step, as ``CulturalTokenEnv`` does.
+        """
+        if self.render_mode == "human":
+            for env in self.envs:
+                env.render()
+            return None
+        return tuple(env.render() for env in self.envs)
 
     def close_extras(self, **kwargs: Any) -> None:
         """Free the teacher's caches."""

@@ -150,3 +150,29 @@ def test_reset_options_of_the_wrong_length_raise(tiny_teacher, tiny_tokenizer, e
     envs = CulturalTokenVectorEnv(2, teacher_model=tiny_teacher, tokenizer=tiny_tokenizer, samples=english_samples)
     with pytest.raises(ConfigError, match="one per row"):
         envs.reset(options={"sample_id": [english_samples[0].id]})
+
+
+def test_ansi_render_gives_one_text_per_row(env_kwargs):
+    envs = gym.make_vec("CulturalKD-v0", num_envs=2, render_mode="ansi", **env_kwargs)
+    envs.reset(seed=0)
+    envs.step([np.array([5, 6], dtype=np.int64), np.array([7], dtype=np.int64)])
+    frames = envs.render()
+    assert len(frames) == 2
+    assert all(isinstance(frame, str) and frame for frame in frames)
+    assert frames[0] != frames[1]
+    envs.close()
+
+
+def test_human_render_prints_every_row(env_kwargs, capsys):
+    envs = CulturalTokenVectorEnv(2, render_mode="human", **env_kwargs)
+    envs.reset(seed=0)
+    envs.step([np.array([5], dtype=np.int64), np.array([7], dtype=np.int64)])
+    assert envs.render() is None
+    printed = capsys.readouterr().out
+    assert printed.count(envs.envs[0].sample.id) >= 1
+    assert printed.count(envs.envs[1].sample.id) >= 1
+
+
+def test_unknown_render_mode_raises(env_kwargs):
+    with pytest.raises(ConfigError, match="render_mode"):
+        CulturalTokenVectorEnv(2, render_mode="rgb_array", **env_kwargs)
