@@ -143,13 +143,13 @@ def teacher_side_divergence(
     """
     device = student_log_probs.device
     if isinstance(teacher, TeacherTopK):
-        teacher_buckets = _with_remainder(teacher.log_probs[start:stop].to(device).float())  # (C, K + 1)
+        teacher_buckets = with_remainder(teacher.log_probs[start:stop].to(device).float())  # (C, K + 1)
         student_kept = student_log_probs.gather(-1, teacher.token_ids[start:stop].to(device))  # (C, K)
-        return token_divergence(_with_remainder(student_kept), teacher_buckets, kind, beta)
+        return token_divergence(with_remainder(student_kept), teacher_buckets, kind, beta)
     return token_divergence(student_log_probs, teacher.chunk(start, stop, vocab_size).to(device), kind, beta)
 
 
-def _with_remainder(kept_log_probs: torch.Tensor) -> torch.Tensor:
+def with_remainder(kept_log_probs: torch.Tensor) -> torch.Tensor:
     """Append the log of the mass outside the kept tokens: (..., K) -> (..., K + 1)."""
     kept_mass = torch.logsumexp(kept_log_probs, dim=-1, keepdim=True)  # (..., 1)
     # log(1 - exp(a)) for a <= 0; clamping keeps the remainder finite when the kept mass rounds to 1.

@@ -23,6 +23,7 @@ second term is the SKD distillation loss of :mod:`agents.losses`.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -30,14 +31,14 @@ import numpy as np
 import torch
 
 from agents.base import Episode
-from agents.losses import reverse_kl, token_divergence
+from agents.chunked_loss import TeacherTopK, teacher_side_divergence, with_remainder
+from agents.losses import reverse_kl
 from agents.optim import OptimConfig
 from agents.reinforce import policy_gradient_loss, require_sampling_policy, response_logits, sampled_actions
 from agents.skd import SKDAgent, SKDConfig, rollout_metrics
 from cultural_env.config_fields import require_range
 from cultural_env.errors import ConfigError
 from cultural_env.sampling import scaled_log_probs
-from cultural_env.teacher_record import TeacherLogProbs
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,11 @@ class OnPolicyDistillAgent(SKDAgent):
 
     Drafting and the adaptive block size come from :class:`SKDAgent`; :meth:`learn` differs, as
     the module docstring explains. The agent needs no particular ``reward_mode``: it reads the
-    teacher's log-probabilities from ``info["teacher_log_probs"]``. When the environment's
+    teacher's distributions from the env's record. With ``record`` "log_probs" or "hidden" the
+    rewards and baseline are exact. With "top_k" they are approximate: an action outside the
+    teacher's kept tokens gets the mass outside them spread evenly over the other V - K tokens,
+    and the baseline is the reverse KL between the K + 1 buckets (kept tokens and the rest),
+    a lower bound of the true one. When the environment's
     ``reward_mode`` is ``"neg_reverse_kl"``, :meth:`act` also hands the student's
     log-probabilities of each block to the environment, so that the step rewards are the
     episode's r_t summed per block.
@@ -86,11 +91,6 @@ class OnPolicyDistillAgent(SKDAgent):
         model: torch.nn.Module | None = None,
     ) -> None:
         super().__init__(config, env, optim, total_steps, model)
-        if env.config.record != "log_probs":
-            raise ConfigError(
-                f"the on-policy distillation agent reads the teacher's full log-probabilities, but env.record={env.config.record!r}; "
-                "set env.record='log_probs' or use the SKD agent"
-            )
         self.hands_log_probs = env.config.reward_mode == "neg_reverse_kl"
         if self.hands_log_probs and not hasattr(env, "set_draft_log_probs"):
             raise ConfigError("reward_mode='neg_reverse_kl' needs the unwrapped CulturalTokenEnv; pass env.unwrapped to the agent")
@@ -125,16 +125,18 @@ class OnPolicyDistillAgent(SKDAgent):
         config: OnPolicyDistillConfig = self.config
         actions, _ = sampled_actions(episode)
         action_ids = torch.as_tensor(actions, device=self.device)  # (T,)
-        teacher_log_probs = TeacherLogProbs.concatenate(
-            [transition.info["teacher_log_probs"] for transition in episode.transitions]
-        ).to(self.device)  # (T, V)
+        teacher = self.teacher_side(episode)
 
         # ---- per-token rewards, from one student forward over prompt plus response
         self.model.train()
         logits = response_logits(self.model, episode.query_ids, episode.response_ids, self.vocab_size)  # (T, V)
         student_log_probs = torch.log_softmax(logits / config.draft_temperature, dim=-1)  # (T, V)
-        rewards = reverse_kl_rewards(student_log_probs.detach(), teacher_log_probs, action_ids)  # (T,)
-        token_reverse_kl = reverse_kl(student_log_probs.detach(), teacher_log_probs)  # (T,)
+        if isinstance(teacher, TeacherTopK):
+            rewards, token_reverse_kl = top_k_rewards(student_log_probs.detach(), teacher, action_ids, self.vocab_size)  # (T,) each
+        else:
+            teacher_log_probs = teacher.chunk(0, len(actions), self.vocab_size).to(self.device)  # (T, V)
+            rewards = reverse_kl_rewards(student_log_probs.detach(), teacher_log_probs, action_ids)  # (T,)
+            token_reverse_kl = reverse_kl(student_log_probs.detach(), teacher_log_probs)  # (T,)
         advantages = rewards + token_reverse_kl  # (T,), see reverse_kl_rewards for the baseline
 
         # ---- loss: the policy gradient, plus the distillation loss when mixed in
@@ -143,7 +145,7 @@ class OnPolicyDistillAgent(SKDAgent):
         metrics_kd = {}
         if config.kd_coef > 0:
             kd_log_probs = torch.log_softmax(logits / self.loss_temperature, dim=-1)  # (T, V)
-            kd = token_divergence(kd_log_probs, teacher_log_probs, config.loss, config.jsd_beta).mean()
+            kd = teacher_side_divergence(kd_log_probs, teacher, 0, len(actions), self.vocab_size, config.loss, config.jsd_beta).mean()
             total = total + config.kd_coef * kd
             metrics_kd["losses/kd"] = float(kd.detach())
 
@@ -154,7 +156,7 @@ class OnPolicyDistillAgent(SKDAgent):
         metrics["losses/reverse_kl"] = float(token_reverse_kl.mean())
         metrics["losses/tokens"] = float(len(actions))
         metrics["rollout/reward_mean"] = float(rewards.mean())
-        metrics.update(rollout_metrics(episode, self.gamma_history))
+        metrics.update(rollout_metrics(episode, episode.draft_lengths or self.gamma_history))
         return metrics
 
 
@@ -168,6 +170,30 @@ def reverse_kl_rewards(student_log_probs: torch.Tensor, teacher_log_probs: torch
     student = student_log_probs.gather(-1, actions[:, None]).squeeze(-1)  # (T,)
     teacher = teacher_log_probs.gather(-1, actions[:, None]).squeeze(-1)  # (T,)
     return teacher - student
+
+
+def top_k_rewards(
+    student_log_probs: torch.Tensor, teacher: TeacherTopK, actions: torch.Tensor, vocab_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Approximate rewards r_t (T,) and the bucketed reverse KL (T,) from a top-K teacher record.
+
+    The teacher's log-probability of an action outside its K kept tokens is the log of the mass
+    outside them divided by V - K. The reverse KL is taken between the student's and the
+    teacher's distributions over K + 1 buckets, the kept tokens and the rest, so it is at most
+    the true reverse KL.
+    """
+    device = student_log_probs.device
+    kept_ids = teacher.token_ids.to(device)  # (T, K)
+    teacher_buckets = with_remainder(teacher.log_probs.to(device).float())  # (T, K + 1)
+    student_buckets = with_remainder(student_log_probs.gather(-1, kept_ids))  # (T, K + 1)
+    outside = max(1, vocab_size - kept_ids.shape[1])
+    matches = kept_ids == actions[:, None]  # (T, K)
+    position = matches.int().argmax(dim=-1, keepdim=True)  # (T, 1), 0 where the action is outside
+    kept_teacher = teacher_buckets[:, :-1].gather(-1, position).squeeze(-1)  # (T,)
+    teacher_action = torch.where(matches.any(dim=-1), kept_teacher, teacher_buckets[:, -1] - math.log(outside))  # (T,)
+    student_action = student_log_probs.gather(-1, actions[:, None]).squeeze(-1)  # (T,)
+    bucket_reverse_kl = (student_buckets.exp() * (student_buckets - teacher_buckets)).sum(dim=-1)  # (T,)
+    return teacher_action - student_action, bucket_reverse_kl
 
 
 def from_run_config(run_config: Any, env: Any, total_steps: int) -> OnPolicyDistillAgent:

@@ -81,3 +81,38 @@ def test_kd_mix_reports_kd_loss(tiny_tokenizer, english_samples):
     metrics = agent.learn(run_episode(env, agent, seed=0))
     assert metrics["losses/kd"] > 0.0
     assert metrics["losses/total"] == pytest.approx(metrics["losses/policy"] + 0.5 * metrics["losses/kd"], rel=1e-4)
+
+
+@pytest.mark.parametrize("record", ["hidden", "top_k"])
+def test_learns_from_every_record_kind(tiny_tokenizer, english_samples, record):
+    metrics = {}
+    for kind in ("log_probs", record):
+        student, teacher = sharpened_pair(tiny_tokenizer)
+        env = CulturalTokenEnv(
+            teacher_model=teacher, tokenizer=tiny_tokenizer, samples=english_samples[:1], max_new_tokens=10, block_size=4,
+            acceptance={"top_k": 20, "min_prob": 0.0, "temperature": 1.0}, record=kind, record_top_k=len(tiny_tokenizer),
+        )
+        agent = OnPolicyDistillAgent(OnPolicyDistillConfig(draft_temperature=1.0, kd_coef=0.5), env, model=student)
+        agent.seed(0)
+        metrics[kind] = agent.learn(run_episode(env, agent, seed=0))
+    # The hidden record is exact, and a top-k record that keeps all V tokens loses nothing.
+    for key in ("losses/reverse_kl", "losses/policy", "losses/kd", "rollout/reward_mean"):
+        assert metrics[record][key] == pytest.approx(metrics["log_probs"][key], abs=1e-4), key
+
+
+def test_top_k_rewards_bound_the_reverse_kl():
+    from agents.chunked_loss import TeacherTopK
+    from agents.on_policy_distill import top_k_rewards
+
+    generator = torch.Generator().manual_seed(1)
+    student = torch.log_softmax(torch.randn(5, 12, generator=generator), dim=-1)
+    teacher = torch.log_softmax(torch.randn(5, 12, generator=generator), dim=-1)
+    actions = torch.tensor([0, 3, 7, 11, 5])
+    rewards, bucket_kl = top_k_rewards(student, TeacherTopK.from_log_probs(teacher, 4), actions, vocab_size=12)
+    exact = reverse_kl(student, teacher)
+    assert torch.all(bucket_kl <= exact + 1e-6)
+    assert torch.all(bucket_kl >= -1e-6)
+    kept = TeacherTopK.from_log_probs(teacher, 4).token_ids
+    inside = (kept == actions[:, None]).any(dim=-1)
+    exact_rewards = reverse_kl_rewards(student, teacher, actions)
+    assert torch.allclose(rewards[inside], exact_rewards[inside])
