@@ -36,6 +36,8 @@ class GrowingLayer(DynamicLayer):
         super().lazy_initialization(key_states, value_states)
         self._key_buffer: torch.Tensor | None = None
         self._value_buffer: torch.Tensor | None = None
+        self._key_view: torch.Tensor | None = None
+        self._value_view: torch.Tensor | None = None
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.is_initialized:
@@ -48,8 +50,8 @@ class GrowingLayer(DynamicLayer):
             self._reallocate(key_states, value_states, old, new)
         self._key_buffer[:, :, old:new] = key_states
         self._value_buffer[:, :, old:new] = value_states
-        self.keys = self._key_buffer[:, :, :new]
-        self.values = self._value_buffer[:, :, :new]
+        self.keys = self._key_view = self._key_buffer[:, :, :new]
+        self.values = self._value_view = self._value_buffer[:, :, :new]
         return self.keys, self.values
 
     def _buffers_hold(self, key_states: torch.Tensor, length: int) -> bool:
@@ -57,6 +59,8 @@ class GrowingLayer(DynamicLayer):
         buffer = self._key_buffer
         if buffer is None or buffer.shape[-2] < length:
             return False
+        if self.keys is self._key_view and self.values is self._value_view:
+            return True  # the views the last update returned, untouched since
         if buffer.shape[:2] != key_states.shape[:2] or buffer.shape[-1] != key_states.shape[-1] or buffer.dtype != key_states.dtype:
             return False
         if self.keys.dim() != 4:  # empty cache: any buffer of the right shape will do
