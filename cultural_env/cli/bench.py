@@ -11,6 +11,11 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+COLUMN_KEY = (
+    "acc: acceptance rate; x naive: speedup over the naive rollout; x floor: time over the floor's; "
+    "t/blk: teacher forwards per block; s/tok: student forwards per drafted token"
+)
+"""The legend of the short column names, which keep the table within 80 columns."""
 
 def register(subparsers: Any) -> None:
     """Add the ``bench`` subcommand."""
@@ -43,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
     results = run_benchmark(config)
 
     console = Console()
-    table = Table(title="rollouts (tokens/s)")
-    for column in ("regime", "T", "acceptance", "project", "naive", "floor", "speedup", "floor ratio", "teacher fwd/block", "student fwd/token"):
-        table.add_column(column, justify="right")
+    table = Table(title="rollouts (tokens/s)", caption=COLUMN_KEY, box=None, pad_edge=False, header_style="bold")
+    for column in ("regime", "T", "acc", "project", "naive", "floor", "x naive", "x floor", "t/blk", "s/tok"):
+        table.add_column(column, justify="right", no_wrap=True, min_width=len(column))
     for row in results["rollout"]:
         table.add_row(
             row["regime"], str(row["T"]), f"{row['acceptance']:.2f}", f"{row['tokens_per_s']:.1f}",
