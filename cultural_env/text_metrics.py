@@ -69,6 +69,10 @@ _NAME_RUN = re.compile(r"[A-Z][\w'’-]*(?:\s+(?:of\s+|the\s+|de\s+)?[A-Z][\w'�
 _HANGUL_RUN = re.compile(r"[\uac00-\ud7a3]+(?:\s+[\uac00-\ud7a3]+)*")
 _LATIN_LETTER = re.compile(r"[A-Za-z]")
 _HANGUL_LETTER = re.compile(r"[\uac00-\ud7a3]")
+_GLOSSED_TERM = re.compile(r"([\uac00-\ud7a3]{2,})\(\s*[^)]*?[\u4e00-\u9fffA-Za-z][^)]*\)")
+"""A Hangul word right before a parenthesised Hanja or Latin gloss, as in 홍동백서(紅東白西); group 1 is the word."""
+_QUOTED_TERM = re.compile(r"['\"\u2018\u201c\u300c\u300e]([^'\"\u2019\u201d\u300d\u300f]{2,30})['\"\u2019\u201d\u300d\u300f]")
+"""A term of 2 to 30 characters in straight, curly or corner quotes; group 1 is the term."""
 _SENTENCE_END = re.compile(r"[.!?]\s*$")
 _POSSESSIVE = re.compile(r"['’]s$")
 _FUNCTION_WORDS = frozenset(
@@ -86,7 +90,10 @@ def key_facts(text: str) -> list[str]:
     capitalised words, without a sentence-initial function word ("The", "At") or a possessive
     "'s", and except a single capitalised word at the start of a sentence. Also, in a
     text written mostly in Latin letters, runs of Hangul (romanised terms often carry the Korean
-    original). Facts are lowercased NFC strings with single spaces, in order of first appearance.
+    original). In a text written mostly in Hangul, which has no capitals to mark names, the
+    terms it marks as such stand in for them: a word with a Hanja or Latin gloss in brackets
+    after it (홍동백서(紅東白西) gives 홍동백서) and a short quoted term. Facts are lowercased NFC
+    strings with single spaces, in order of first appearance.
     """
     text = unicodedata.normalize("NFC", text)
     facts: list[str] = []
@@ -96,10 +103,12 @@ def key_facts(text: str) -> list[str]:
         rest = pattern.sub(" ", rest)
     facts.extend(_normalise_number(match.group(0)) for match in _NUMBER.finditer(rest))
     facts.extend(_names(rest))
-    # NOTE: Korean names are not detected, because Hangul has no capital letters; for Korean
-    # text the facts are its dates and numbers only.
     if len(_LATIN_LETTER.findall(text)) > len(_HANGUL_LETTER.findall(text)):
         facts.extend(match.group(0) for match in _HANGUL_RUN.finditer(text))
+    else:
+        # NOTE: Korean names without a gloss or quotes (성균관, 주자가례) are still not found.
+        facts.extend(match.group(1) for match in _GLOSSED_TERM.finditer(text))
+        facts.extend(match.group(1) for match in _QUOTED_TERM.finditer(text))
     unique: dict[str, None] = {}
     for fact in facts:
         normalised = _normalise_fact(fact)

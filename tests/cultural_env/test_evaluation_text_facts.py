@@ -48,3 +48,13 @@ def test_key_fact_recall_whole_numbers_only():
 
 def test_key_fact_recall_none_without_facts():
     assert key_fact_recall("anything", "nothing checkable here at all") is None
+
+
+def test_key_facts_korean_glossed_and_quoted_terms():
+    text = "홍동백서(紅東白西)는 진설 원칙이다. 이를 '가가례'라고 하며, 김치(kimchi)와도 관계없다. 성균관이 밝혔다."
+    assert key_facts(text) == ["홍동백서", "김치", "가가례"]
+
+
+def test_key_fact_recall_finds_korean_terms():
+    reference = "홍동백서(紅東白西)와 조율이시(棗栗梨柿)는 예서에 없다."
+    assert key_fact_recall("제사상에는 홍동백서를 따른다", reference) == 0.5
