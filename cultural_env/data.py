@@ -244,9 +244,9 @@ def split_dataset(
     # The small tolerance keeps products such as 0.3 * 10 = 3.0000000000000004 from rounding up.
     validation_size = math.ceil(len(ordered) * validation_fraction - 1e-9)
     if ordered and validation_size >= len(ordered):
-        raise ConfigError(
-            f"validation_fraction {validation_fraction} puts all {len(ordered)} samples in validation; use a smaller fraction"
-        )
+        largest = math.floor((len(ordered) - 1) / len(ordered) * 100) / 100  # leaves one training sample, rounded down
+        fix = f"set it to at most {largest:g}" if largest > 0 else "set it to 0, which keeps no validation samples,"
+        raise ConfigError(f"validation_fraction {validation_fraction} puts all {len(ordered)} samples in validation; {fix} or add samples")
 
     random.Random(seed).shuffle(ordered)
     return ordered[validation_size:], ordered[:validation_size]

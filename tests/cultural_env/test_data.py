@@ -548,8 +548,11 @@ def test_split_rejects_non_number_fraction() -> None:
 
 
 def test_split_rejects_fraction_leaving_no_training() -> None:
-    with pytest.raises(ConfigError, match="puts all 1 samples in validation"):
+    with pytest.raises(ConfigError, match="puts all 1 samples in validation; set it to 0, which keeps no validation samples"):
         split_dataset(make_samples(1), 0.5)
+    with pytest.raises(ConfigError, match="set it to at most 0.66 or add samples"):
+        split_dataset(make_samples(3), 0.9)
+    assert len(split_dataset(make_samples(3), 0.66)[0]) == 1
 
 
 def test_split_rejects_duplicate_ids() -> None:
