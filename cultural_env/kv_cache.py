@@ -6,7 +6,8 @@ forwards over long caches (one token per student forward, one block per teacher 
 that copy grows with the cache and the batch, while the forward's own work barely does.
 :class:`GrowingLayer` keeps keys and values in buffers with spare room and writes new tokens
 into it, so a forward copies only the new tokens, plus a whole copy now and then when the
-buffer grows by half.
+buffer grows by half. The price is memory: a layer holds up to half again as many columns as it
+has tokens (at least 64 more).
 """
 
 from __future__ import annotations
