@@ -63,8 +63,11 @@ class Agent(Protocol):
     ``config.block_size``, ``config.max_new_tokens`` and ``stop_ids``, and it must not change
     the environment's configuration. :class:`agents.training.Trainer` also uses these optional
     members when present: ``seed(seed)`` before training, ``model`` (a transformers causal LM,
-    required for the before/after evaluations and for saving the student) and
-    ``loss(episode) -> (loss, tokens)`` for the validation KL.
+    required for the before/after evaluations and for saving the student),
+    ``loss(episode) -> (loss, tokens)`` for the validation KL, and, for ``train.num_envs`` > 1,
+    ``rollout_batch(envs, sample_ids, seeds) -> list[Episode]``, which rolls out one episode
+    per sample id in a :class:`~cultural_env.vector.CulturalTokenVectorEnv` (see
+    :meth:`agents.skd.SKDAgent.rollout_batch`).
     """
 
     def begin_episode(self, observation: dict[str, np.ndarray], info: dict[str, Any]) -> None:
