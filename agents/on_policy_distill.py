@@ -37,6 +37,7 @@ from agents.optim import OptimConfig
 from agents.reinforce import policy_gradient_loss, require_sampling_policy, response_logits, sampled_actions
 from agents.skd import SKDAgent, SKDConfig, rollout_metrics
 from cultural_env.config_fields import require_range
+from cultural_env.env import CulturalTokenEnv
 from cultural_env.errors import ConfigError
 from cultural_env.sampling import scaled_log_probs
 
@@ -82,6 +83,8 @@ class OnPolicyDistillAgent(SKDAgent):
         model: an already loaded student, instead of ``config.student``.
     """
 
+    learns_on_policy = True
+
     def __init__(
         self,
         config: OnPolicyDistillConfig,
@@ -92,7 +95,7 @@ class OnPolicyDistillAgent(SKDAgent):
     ) -> None:
         super().__init__(config, env, optim, total_steps, model)
         self.hands_log_probs = env.config.reward_mode == "neg_reverse_kl"
-        if self.hands_log_probs and not hasattr(env, "set_draft_log_probs"):
+        if self.hands_log_probs and not isinstance(env, CulturalTokenEnv):
             raise ConfigError("reward_mode='neg_reverse_kl' needs the unwrapped CulturalTokenEnv; pass env.unwrapped to the agent")
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:

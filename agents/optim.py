@@ -156,13 +156,20 @@ class GuardedOptimizer:
             parameter.grad.div_(world_size)
 
     def state_dict(self) -> dict:
-        """Everything needed to resume: optimizer, scheduler and counters."""
+        """Everything needed to resume: optimizer, scheduler, counters and any gradients accumulated since the last step.
+
+        Batched training checkpoints between rollout batches, which need not end an accumulation,
+        so the gradients summed so far (None for a parameter without one) are kept as well.
+        """
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
         return {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "micro_step": self.micro_step,
             "step_count": self.step_count,
             "skipped_steps": self.skipped_steps,
+            "poisoned": self._poisoned,
+            "gradients": [None if p.grad is None else p.grad.detach().clone() for p in trainable],
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -172,3 +179,7 @@ class GuardedOptimizer:
         self.micro_step = state["micro_step"]
         self.step_count = state["step_count"]
         self.skipped_steps = state["skipped_steps"]
+        self._poisoned = state.get("poisoned", False)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        for parameter, gradient in zip(trainable, state.get("gradients", [None] * len(trainable))):
+            parameter.grad = None if gradient is None else gradient.to(parameter.device, parameter.dtype)

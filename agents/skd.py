@@ -118,6 +118,9 @@ class SKDAgent:
         model: an already loaded student, instead of ``config.student``.
     """
 
+    learns_on_policy = False
+    """Whether the gradient assumes the episode was drafted by the current weights (policy-gradient agents)."""
+
     def __init__(
         self,
         config: SKDConfig,

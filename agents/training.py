@@ -15,6 +15,7 @@ same episodes as one uninterrupted process.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -94,6 +95,33 @@ def check_output_dir(path: Path) -> None:
         raise ConfigError(f"output folder {path} is not writable ({error.strerror}); choose another with --output-dir") from None
 
 
+RUN_OUTPUTS = ("config.yaml", "metrics.jsonl", "summary.json", "checkpoints", "student", "plots")
+"""The files and folders a run writes into its folder; a new run refuses to mix its files with another run's."""
+
+
+def clear_previous_run(path: Path, overwrite: bool) -> None:
+    """Raise :class:`ConfigError` if ``path`` contains another run's outputs, or delete them when ``overwrite`` is set.
+
+    Without this a new run in an old run's folder would replace its metrics and student and
+    leave its checkpoints, which then outrank the new run's and break ``--resume``.
+    """
+    found = [name for name in RUN_OUTPUTS if (path / name).exists()]
+    if not found:
+        return
+    if not overwrite:
+        raise ConfigError(
+            f"output folder {path} already contains a run ({', '.join(found)}); continue it with --resume, "
+            "replace it with --overwrite, or choose another --output-dir"
+        )
+    for name in found:
+        target = path / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink()
+    logger.warning("--overwrite: deleted the previous run's %s in %s", ", ".join(found), path)
+
+
 def required_disk_bytes(model: torch.nn.Module, keep_checkpoints: int) -> int:
     """Estimate the disk space that checkpoints and the saved student take.
 
@@ -129,7 +157,7 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: s
 
 
 class StopSignals:
-    """Turns the first SIGINT or SIGTERM into a request to stop after the current optimizer step.
+    """Turns the first SIGINT or SIGTERM into a request to stop after the current optimizer step (rollout batch, when batched).
 
     A second signal raises :class:`KeyboardInterrupt` at once. Handlers are installed only in the
     main thread, because Python delivers signals there alone.
@@ -154,7 +182,10 @@ class StopSignals:
         if self.received is not None:
             raise KeyboardInterrupt
         self.received = number
-        logger.warning("received %s: finishing the current optimizer step, then writing a checkpoint (send it again to stop at once)", signal.Signals(number).name)
+        logger.warning(
+            "received %s: finishing the current optimizer step (the current rollout batch, when batched), then writing a checkpoint "
+            "(send it again to stop at once)", signal.Signals(number).name,
+        )
 
 
 class Trainer:
@@ -167,6 +198,8 @@ class Trainer:
         on_step: called with each metrics record (one per optimizer step) as it is written.
         on_phase: called with a short description when a phase starts (evaluation, saving).
         resume: continue from the latest checkpoint in the run folder.
+        overwrite: delete another run's outputs in the run folder first; without it (and
+            without ``resume``) such a folder is refused.
 
     After :meth:`run`, ``agent`` is the trained agent and ``interrupted_by`` the number of the
     signal that stopped the run early, or None.
@@ -180,6 +213,7 @@ class Trainer:
         on_step: StepCallback | None = None,
         on_phase: Callable[[str], None] | None = None,
         resume: bool = False,
+        overwrite: bool = False,
     ) -> None:
         self.config = config
         self.output_dir = Path(config.train.output_dir)
@@ -188,6 +222,7 @@ class Trainer:
         self.on_step = on_step
         self.on_phase = on_phase or (lambda text: None)
         self.resume = resume
+        self.overwrite = overwrite
         self.interrupted_by: int | None = None
 
     def run(self) -> dict[str, Any]:
@@ -202,6 +237,8 @@ class Trainer:
         self.layout = layout
         if layout.is_main:
             check_output_dir(self.output_dir)
+            if not self.resume:
+                clear_previous_run(self.output_dir, self.overwrite)
             check_trackers(train_config.log_with)
         checkpoint = self._find_resume_checkpoint() if self.resume else None
         seed_everything(train_config.seed)
@@ -221,11 +258,12 @@ class Trainer:
         self.agent = agent
         if layout.is_main:
             check_free_space(self.output_dir, required_disk_bytes(agent.model, train_config.keep_checkpoints))
-            (self.output_dir / "config.yaml").write_text(dump_run_config(self.config), encoding="utf-8")
-        logger.info("training on %d items for %d optimizer steps; run folder %s", len(self.train_ids), total_steps, self.output_dir)
-
         vector_env = self._vector_env(config, core, agent)
         resumed = self._restore(checkpoint, agent, core) if checkpoint is not None else None
+        if layout.is_main:
+            # Written once every check has passed, so a rejected run leaves the folder's config as it was.
+            (self.output_dir / "config.yaml").write_text(dump_run_config(self.config), encoding="utf-8")
+        logger.info("training on %d items for %d optimizer steps; run folder %s", len(self.train_ids), total_steps, self.output_dir)
 
         # ---- evaluate before (stored in checkpoints, so a resumed run reports the original figures)
         if resumed is not None:
@@ -291,10 +329,15 @@ class Trainer:
         first_episode = resumed["next_episode"] if resumed else 0
         saved_step = step
         next_episode = first_episode
-        pending: list[dict[str, float]] = []
+        pending: list[dict[str, float]] = list(resumed.get("pending", [])) if resumed else []
         save_due = stop = False
-        for batch in self._rollout_batches(first_episode):
-            if step >= total_steps:
+        owned = self._owned_episodes(first_episode)
+        # Episodes one process learns per optimizer step; no batch rolls out more than the remaining steps need.
+        episodes_per_step = train_config.batch_size * self.config.optim.gradient_accumulation_steps
+        while step < total_steps:
+            needed = (total_steps - step) * episodes_per_step - len(pending)
+            batch = list(itertools.islice(owned, max(1, min(train_config.num_envs, needed))))
+            if not batch:
                 break
             episodes = self._roll_out(batch, env, agent, vector_env)
 
@@ -321,9 +364,13 @@ class Trainer:
                 stop = stop or any(gather_objects(signals.received is not None, layout))
                 save_due = save_due or bool(train_config.save_every and step % train_config.save_every == 0)
 
-            # ---- checkpoint every save_every steps, after the last step, and on a stop signal
+            # ---- checkpoint every save_every steps, after the last step, and on a stop signal. Several
+            # processes save only between accumulations, because only the main process's partial
+            # gradients would reach the checkpoint.
+            if self.layout.world_size > 1 and pending:
+                continue
             if save_due or stop or step >= total_steps:
-                self._save(step, next_episode, agent, core, before, started)
+                self._save(step, next_episode, agent, core, before, started, pending)
                 saved_step = step
                 save_due = False
             if stop:
@@ -332,21 +379,14 @@ class Trainer:
                 break
         if step != saved_step:
             # The data ran out before total_steps; checkpoint what was trained.
-            self._save(step, next_episode, agent, core, before, started)
+            self._save(step, next_episode, agent, core, before, started, pending)
         return step
 
-    def _rollout_batches(self, first_episode: int):
-        """Yield lists of up to ``train.num_envs`` (episode index, epoch, sample id) of this process, from ``first_episode`` on."""
-        batch = []
+    def _owned_episodes(self, first_episode: int):
+        """Yield (episode index, epoch, sample id) of this process's episodes in data order, from ``first_episode`` on."""
         for episode_index, (epoch, sample_id) in enumerate(self._data_order(self.config.train.epochs)):
-            if episode_index < first_episode or not self.layout.owns_episode(episode_index):
-                continue
-            batch.append((episode_index, epoch, sample_id))
-            if len(batch) == self.config.train.num_envs:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+            if episode_index >= first_episode and self.layout.owns_episode(episode_index):
+                yield episode_index, epoch, sample_id
 
     def _roll_out(self, batch, env, agent, vector_env) -> list:
         """Roll out the episodes of ``batch``, each seeded by its place in the data order."""
@@ -375,6 +415,12 @@ class Trainer:
                 f"train.num_envs={num_envs} cannot give the agent env.reward_mode='neg_reverse_kl', because batched rollouts "
                 "do not pass the draft's log-probabilities; set train.num_envs=1 or choose another reward_mode"
             )
+        if getattr(agent, "learns_on_policy", False):
+            logger.warning(
+                "train.num_envs=%d: %s learns by policy gradient, which assumes the current weights drafted each episode, "
+                "but a batched episode may have been drafted up to %d optimizer steps earlier; set train.num_envs=1 for an unbiased gradient",
+                num_envs, type(agent).__name__, num_envs - 1,
+            )
         return CulturalTokenVectorEnv(num_envs, config.env, teacher_model=core.teacher.lm.model, tokenizer=core.tokenizer, samples=core.samples)
 
     def _find_resume_checkpoint(self) -> Path:
@@ -383,12 +429,17 @@ class Trainer:
             raise CheckpointError(f"--resume: no checkpoint found in {self.output_dir / 'checkpoints'}; start without --resume or pass the run's --output-dir")
         return folder
 
-    def _save(self, step: int, next_episode: int, agent: Any, core: CulturalTokenEnv, before: dict[str, Any], started: float) -> None:
+    def _save(
+        self, step: int, next_episode: int, agent: Any, core: CulturalTokenEnv, before: dict[str, Any], started: float,
+        pending: list[dict[str, float]],
+    ) -> None:
+        """Write a checkpoint; ``pending`` contains the metrics of episodes learned since the last optimizer step."""
         if not self.layout.is_main:
             return
         state = {
             "step": step,
             "next_episode": next_episode,
+            "pending": pending,
             "elapsed_s": time.perf_counter() - started,
             "world_size": self.layout.world_size,
             "agent": agent.state_dict() if hasattr(agent, "state_dict") else None,
@@ -427,10 +478,20 @@ class Trainer:
     # ----------------------------------------------------------------- setup helpers
 
     def _process_config(self, layout: ProcessLayout) -> RunConfig:
-        """Return the config of this process, which on GPUs gives each process of a multi-process run its own device."""
+        """Return the config of this process: on GPUs each process of a multi-process run gets its own device.
+
+        ``train.batch_size`` episodes per optimizer step are accumulated like any other micro-batches,
+        so the agent gets ``optim.gradient_accumulation_steps`` multiplied by it.
+        """
         env_device = process_device(self.config.env.device, layout)
         agent_device = process_device(self.config.agent.device, layout)
-        return replace(self.config, env=replace(self.config.env, device=env_device), agent=replace(self.config.agent, device=agent_device))
+        accumulation = self.config.optim.gradient_accumulation_steps * self.config.train.batch_size
+        return replace(
+            self.config,
+            env=replace(self.config.env, device=env_device),
+            agent=replace(self.config.agent, device=agent_device),
+            optim=replace(self.config.optim, gradient_accumulation_steps=accumulation),
+        )
 
     def _total_steps(self, layout: ProcessLayout) -> int:
         train_config = self.config.train
@@ -476,6 +537,12 @@ class Trainer:
                 record[name] = float(np.max(values))
             else:
                 record[name] = float(np.mean(values))
+        # "loss" is what the agent minimised: the total of several terms where it reports one.
+        totals = [metrics["losses/total"] for metrics in pending if "losses/total" in metrics]
+        if totals:
+            record["loss"] = float(np.mean(totals))
+        for key in sorted({key for metrics in pending for key in metrics if key.startswith("losses/")} - {"losses/total", "losses/tokens"}):
+            record[f"loss_{key.split('/', 1)[1]}"] = float(np.mean([metrics[key] for metrics in pending if key in metrics]))
         record["skipped_steps"] = int(pending[-1].get("optim/skipped_total", 0))
         record["elapsed_s"] = round(time.perf_counter() - started, 2)
         return record

@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
+import threading
 
 from cultural_env.errors import CulturalKDError
 
@@ -73,10 +75,31 @@ def configure_logging(debug: bool) -> None:
     transformers_logging.disable_progress_bar()
 
 
+class Terminated(BaseException):
+    """Raised by the CLI's SIGTERM handler, so that SIGTERM ends a command as cleanly as Ctrl-C does."""
+
+
+def _raise_terminated(number: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit status (0 on success)."""
+    """Run the CLI and return its exit status (0 on success).
+
+    SIGTERM outside the training loop (which turns it into a checkpoint and a clean stop) ends
+    the command with "terminated" and status 143, as SIGINT ends it with "interrupted" and 130.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if threading.current_thread() is threading.main_thread() else None
+    try:
+        return _run(argv, debug)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str], debug: bool) -> int:
     try:
         parser = build_parser()
         args = parse_arguments(parser, argv)
@@ -93,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except Exception as error:  # noqa: BLE001 - the CLI turns any failure into one line unless --debug
         if debug:
             raise

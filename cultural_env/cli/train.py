@@ -30,6 +30,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, help="seed of data order and sampling")
     parser.add_argument("--agent", help="custom agent class as module:Class, built as Class(config, env, total_steps)")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in the run folder, with the same config")
+    parser.add_argument("--overwrite", action="store_true", help="delete another run's outputs in the run folder before training")
     parser.add_argument(
         "--log-with", action="append", choices=("tensorboard", "wandb"), metavar="TRACKER",
         help="also log metrics to this accelerate tracker: tensorboard or wandb (repeatable; the package must be installed)",
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     config = resolve_config(args)
     factory = load_agent_factory(args.agent)
     progress = TrainingProgress()
-    trainer = Trainer(config, agent_factory=factory, on_start=progress.start, on_step=progress.step, on_phase=progress.phase, resume=args.resume)
+    trainer = Trainer(config, agent_factory=factory, on_start=progress.start, on_step=progress.step, on_phase=progress.phase, resume=args.resume, overwrite=args.overwrite)
     with progress:
         try:
             summary = trainer.run()

@@ -1,5 +1,8 @@
 """Batched rollouts in training: rows equal single episodes, shared blocks keep the tokens, resume stays exact."""
 
+import json
+import math
+
 import numpy as np
 import pytest
 
@@ -132,3 +135,52 @@ def test_batched_training_rejects_neg_reverse_kl_rewards(tiny_model_dirs, tmp_pa
     config = load_run_config(None, run_overrides(tiny_model_dirs, tmp_path, "train.num_envs=2", "env.reward_mode=neg_reverse_kl"))
     with pytest.raises(ConfigError, match="neg_reverse_kl"):
         Trainer(config).run()
+
+
+def test_batched_resume_mid_accumulation_is_bitwise_equal(tiny_model_dirs, tmp_path_factory):
+    # Two episodes per rollout batch and three per optimizer step: checkpoints fall inside an accumulation.
+    extra = ("train.num_envs=2", "optim.gradient_accumulation_steps=3", "train.num_items=3", "train.save_every=1")
+    reference = tmp_path_factory.mktemp("reference")
+    Trainer(load_run_config(None, run_overrides(tiny_model_dirs, reference, *extra))).run()
+    resumed = tmp_path_factory.mktemp("resumed")
+    overrides = run_overrides(tiny_model_dirs, resumed, *extra)
+
+    def die_at_step_two(record):
+        if record["step"] == 2:
+            raise StopAtStep
+
+    with pytest.raises(StopAtStep):
+        Trainer(load_run_config(None, overrides), on_step=die_at_step_two).run()
+    # Step 1 came with the 3rd episode; the checkpoint after the 4th holds its gradient.
+    assert [step for step, _ in list_checkpoints(resumed)] == [1]
+    Trainer(load_run_config(None, overrides), resume=True).run()
+    assert_same_weights(student_weights(reference), student_weights(resumed))
+    assert metric_steps(resumed) == metric_steps(reference)
+
+
+def test_batches_roll_out_only_what_the_steps_need(tiny_model_dirs, tmp_path):
+    from agents.skd import SKDAgent
+
+    rolled = []
+
+    class CountingAgent(SKDAgent):
+        def rollout_batch(self, envs, sample_ids, seeds):
+            rolled.append(len(sample_ids))
+            return super().rollout_batch(envs, sample_ids, seeds)
+
+    config = load_run_config(None, run_overrides(tiny_model_dirs, tmp_path, "train.num_envs=64", "train.max_steps=2"))
+    Trainer(config, agent_factory=lambda cfg, env, total: CountingAgent(cfg.agent, env, cfg.optim, total)).run()
+    assert rolled == [2]
+    assert metric_steps(tmp_path) == [1, 2]
+
+
+def test_policy_gradient_agents_warn_about_stale_batched_drafts(tiny_model_dirs, tmp_path, caplog):
+    from agents.on_policy_distill import from_run_config
+
+    config = load_run_config(None, run_overrides(tiny_model_dirs, tmp_path, "train.num_envs=2", "train.max_steps=1"))
+    with caplog.at_level("WARNING", logger="agents.training"):
+        Trainer(config, agent_factory=from_run_config).run()
+    assert "policy gradient" in caplog.text
+    record = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
+    assert math.isfinite(record["loss"])
+    assert "loss_policy" in record

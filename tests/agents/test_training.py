@@ -12,6 +12,7 @@ from agents.base import run_episode
 from agents.run_config import RunConfig, load_run_config
 from agents.skd import SKDAgent, SKDConfig
 from agents.optim import OptimConfig
+from agents.checkpoint import CheckpointError, list_checkpoints
 from agents.training import Trainer
 from cultural_env.env import CulturalTokenEnv
 from cultural_env.errors import ConfigError, ModelLoadError
@@ -147,3 +148,39 @@ def test_unwritable_output_dir_rejected(tmp_path):
     config = load_run_config(None, [f"train.output_dir={blocker / 'run'}"])
     with pytest.raises(ConfigError, match="not writable"):
         Trainer(config).run()
+
+
+def test_new_run_refuses_a_folder_with_another_run(tiny_model_dirs, tmp_path):
+    from tests.agents.test_resume import run_overrides
+
+    overrides = run_overrides(tiny_model_dirs, tmp_path, "train.max_steps=1", "train.save_student=false")
+    Trainer(load_run_config(None, overrides)).run()
+    metrics = (tmp_path / "metrics.jsonl").read_text()
+    with pytest.raises(ConfigError, match="already contains a run .*--resume.*--overwrite"):
+        Trainer(load_run_config(None, overrides)).run()
+    assert (tmp_path / "metrics.jsonl").read_text() == metrics
+
+    Trainer(load_run_config(None, overrides), overwrite=True).run()
+    assert [step for step, _ in list_checkpoints(tmp_path)] == [1]
+
+
+def test_rejected_resume_keeps_the_folder_config(tiny_model_dirs, tmp_path):
+    from tests.agents.test_resume import run_overrides
+
+    overrides = run_overrides(tiny_model_dirs, tmp_path, "train.max_steps=1", "train.save_student=false")
+    Trainer(load_run_config(None, overrides)).run()
+    saved = (tmp_path / "config.yaml").read_text()
+    changed = load_run_config(None, [*overrides, "train.num_envs=2"])
+    with pytest.raises(CheckpointError, match="config differs"):
+        Trainer(changed, resume=True).run()
+    assert (tmp_path / "config.yaml").read_text() == saved
+
+
+def test_batch_size_sets_episodes_per_step(tiny_model_dirs, tmp_path):
+    from tests.agents.test_resume import run_overrides
+
+    overrides = run_overrides(tiny_model_dirs, tmp_path, "train.batch_size=2", "train.save_student=false")
+    Trainer(load_run_config(None, overrides)).run()
+    # 2 items x 2 epochs = 4 episodes, 2 per optimizer step.
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [record["step"] for record in records] == [1, 2]

@@ -59,3 +59,27 @@ def test_unknown_option_still_rejected(capsys):
     except SystemExit as raised:
         assert raised.code == 2
     assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
+
+
+def test_sigterm_outside_training_ends_the_command_cleanly(monkeypatch, capsys):
+    import os
+    import signal
+
+    import cultural_env.cli as cli
+
+    def terminate_self(args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return 0
+
+    real_parse = cli.parse_arguments
+
+    def parse_then_terminate(parser, argv):
+        args = real_parse(parser, argv)
+        args.handler = terminate_self
+        return args
+
+    monkeypatch.setattr(cli, "parse_arguments", parse_then_terminate)
+    before = signal.getsignal(signal.SIGTERM)
+    assert cli.main(["data", "stats"]) == 128 + signal.SIGTERM
+    assert capsys.readouterr().err.strip().endswith("terminated")
+    assert signal.getsignal(signal.SIGTERM) is before
