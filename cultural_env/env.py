@@ -24,6 +24,9 @@ from cultural_env.teacher_record import TeacherFinalHidden, TeacherLogProbs, Tea
 
 logger = logging.getLogger(__name__)
 
+_knowledge_cut_warned = False
+"""Whether this process has logged a knowledge cut at warning level; later cuts, in any environment, log at debug."""
+
 
 class CulturalTokenEnv(gym.Env):
     """A student writes a response token by token; a teacher who reads privileged knowledge judges it.
@@ -134,6 +137,9 @@ class CulturalTokenEnv(gym.Env):
 
     metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
 
+    _draft_log_probs_fix = "call env.unwrapped.set_draft_log_probs(log_probs) before each step"
+    """Fix named by the error for missing draft log-probabilities. The vector environment sets its own method here."""
+
     def __init__(
         self,
         config: EnvConfig | Mapping[str, Any] | str | os.PathLike | None = None,
@@ -183,7 +189,6 @@ class CulturalTokenEnv(gym.Env):
         self.done = True
         self.history: list[dict[str, Any]] = []
         self._forwards_at_reset = 0
-        self._knowledge_cuts = 0
         self._draft_log_probs: np.ndarray | None = None
 
     # ----------------------------------------------------------------- episode API
@@ -209,14 +214,25 @@ class CulturalTokenEnv(gym.Env):
         verification = self.teacher.verify(verified)
         return self.finish_step(verified, verification, num_ignored, draft_log_probs)
 
+    def check_step(self, action: Any) -> list[int]:
+        """Check ``action`` and its draft log-probabilities as ``step`` does, without changing any state.
+
+        Return the block as token ids. The vector environment checks every row with this before
+        any row's ``prepare_step`` takes its draft log-probabilities, so a failed step changes no row.
+        """
+        block = self._validate_action(action)
+        self._check_draft_log_probs(len(block))
+        return block
+
     def prepare_step(self, action: Any) -> tuple[list[int], int, np.ndarray | None]:
         """Validate ``action``; return the block to verify, the count of ignored tokens and the draft log-probabilities.
 
         ``step`` is ``prepare_step``, the teacher's verification, then ``finish_step``; the vector
-        environment calls the two halves around one batched verification of all its rows.
+        environment calls the two halves around one batched verification of all its rows. When
+        ``prepare_step`` raises, the draft log-probabilities stay set for a retry.
         """
-        block = self._validate_action(action)
-        draft_log_probs = self._take_draft_log_probs(len(block))
+        block = self.check_step(action)
+        draft_log_probs = self._take_draft_log_probs()
         verified, num_ignored = self._verifiable_part(block)
         return verified, num_ignored, draft_log_probs
 
@@ -290,7 +306,7 @@ class CulturalTokenEnv(gym.Env):
 
         Knowledge is cut to ``prompt.max_knowledge_tokens`` when that is set, and further when
         the prompt plus ``max_new_tokens`` would pass the teacher's context length. The first cut
-        of an environment is logged as a warning and later ones at debug level.
+        in the process is logged as a warning and later ones at debug level.
         """
         prompt_config = self.config.prompt
         knowledge = sample.knowledge
@@ -314,11 +330,15 @@ class CulturalTokenEnv(gym.Env):
     # ----------------------------------------------------------------- internals
 
     def _cut_knowledge(self, knowledge: str, max_tokens: int | None, sample_id: str, reason: str = "prompt.max_knowledge_tokens") -> str:
-        """Cut knowledge to ``max_tokens``; the first cut is a warning, later ones are debug logs."""
+        """Cut knowledge to ``max_tokens``; the first cut in the process is a warning, later ones are debug logs.
+
+        The warning is once per process, not per environment, so a vector environment of B rows warns once, not B times.
+        """
+        global _knowledge_cut_warned
         cut, original_tokens = truncate_knowledge(knowledge, self.tokenizer, max_tokens)
         if original_tokens is not None:
-            level = logging.WARNING if self._knowledge_cuts == 0 else logging.DEBUG
-            self._knowledge_cuts += 1
+            level = logging.DEBUG if _knowledge_cut_warned else logging.WARNING
+            _knowledge_cut_warned = True
             logger.log(
                 level, "knowledge of sample %s has %d tokens; keeping the first %d to fit %s (later cuts are logged at debug level)",
                 sample_id, original_tokens, max_tokens, reason,
@@ -364,21 +384,24 @@ class CulturalTokenEnv(gym.Env):
         verified = verified[:remaining]
         return verified, len(block) - len(verified)
 
-    def _take_draft_log_probs(self, block_length: int) -> np.ndarray | None:
-        """Return and clear the log-probabilities set for this step; check them against the block."""
-        values, self._draft_log_probs = self._draft_log_probs, None
+    def _check_draft_log_probs(self, block_length: int) -> None:
+        """Raise unless the log-probabilities that ``reward_mode`` needs are set, one per drafted token."""
         if self.config.reward_mode != "neg_reverse_kl":
-            return None
+            return
+        values = self._draft_log_probs
         if values is None:
             raise EpisodeStateError(
-                "reward_mode='neg_reverse_kl' needs the student's log-probabilities of the drafted tokens; "
-                "call env.unwrapped.set_draft_log_probs(log_probs) before each step"
+                f"reward_mode='neg_reverse_kl' needs the student's log-probabilities of the drafted tokens; {self._draft_log_probs_fix}"
             )
         if len(values) != block_length:
             raise InvalidActionError(
                 f"set_draft_log_probs got {len(values)} values for a block of {block_length} tokens; pass one per drafted token"
             )
-        return values
+
+    def _take_draft_log_probs(self) -> np.ndarray | None:
+        """Return and clear the log-probabilities set for this step (None unless ``reward_mode`` uses them)."""
+        values, self._draft_log_probs = self._draft_log_probs, None
+        return values if self.config.reward_mode == "neg_reverse_kl" else None
 
     def _reward(self, verification: Verification, verified: list[int], draft_log_probs: np.ndarray | None) -> float:
         if self.config.reward_mode == "accept":

@@ -15,7 +15,7 @@ from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 from cultural_env.batched_decoding import BatchedSequenceModel, pad_rows
 from cultural_env.data import CulturalSample
 from cultural_env.env import CulturalTokenEnv
-from cultural_env.errors import ConfigError, InvalidActionError
+from cultural_env.errors import ConfigError, CulturalKDError, EpisodeStateError, InvalidActionError
 from cultural_env.teacher import Verification
 
 logger = logging.getLogger(__name__)
@@ -39,18 +39,25 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
     ``single_observation_space`` and ``single_action_space`` are the row env's spaces; the
     batched spaces come from :func:`gymnasium.vector.utils.batch_space`, so an observation is
     ``{"query": (B arrays), "response": (B arrays)}``. ``step`` takes B blocks: a sequence of
-    B 1-D int arrays (lengths may differ) or a (B, G) int array. An empty block, which a row
-    env would reject, skips its row for that step, so rows that finished an episode can wait
-    while the others finish theirs.
+    B 1-D int arrays or torch tensors (lengths may differ), or a (B, G) int array or tensor. An
+    empty block, which a row env would reject, skips its row for that step, so rows that
+    finished an episode can wait while the others finish theirs. Every row's block is checked
+    before any row steps, so a step that raises changes no row.
 
     ## Seeding and equivalence
 
-    ``reset(seed=s)`` seeds row r with ``s + r``, so row r draws the same item and the same
+    ``reset(seed=s)``, with s a Python or NumPy integer, seeds row r with ``s + r``, so row r draws the same item and the same
     teacher corrections as ``CulturalTokenEnv.reset(seed=s + r)`` given the same actions. A
     list of B seeds seeds row r with the r-th, and ``options={"sample_id": [id_0, ...]}`` (a list
     of B ids) picks each row's item. The
     batched forward pads rows, which changes logits by float rounding (about 1e-6 in float32),
     so a correction drawn at a probability boundary can differ in rare cases.
+
+    ## Draft log-probabilities
+
+    With ``reward_mode="neg_reverse_kl"``, call :meth:`set_draft_log_probs` with one entry per
+    row before each ``step``, as ``CulturalTokenEnv.set_draft_log_probs`` is called before each
+    of its steps.
 
     ## Autoreset
 
@@ -69,6 +76,11 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
 
     ``render_mode`` "ansi" or "human" renders each row as ``CulturalTokenEnv`` does; ``render``
     returns a tuple of the B rows' texts for "ansi", as Gymnasium's ``SyncVectorEnv`` does.
+
+    ## Closing
+
+    ``close`` frees the teacher's caches. Afterwards ``reset`` and ``step`` raise
+    :class:`~cultural_env.errors.EpisodeStateError`.
 
     ## Arguments
 
@@ -112,6 +124,10 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
 
+        for env in self.envs:
+            env._draft_log_probs_fix = (
+                f"call envs.unwrapped.set_draft_log_probs(log_probs) with {num_envs} entries, one per row, before each step"
+            )
         self._observations: list[dict[str, np.ndarray]] = [first._observation() for _ in range(num_envs)]
         self._autoreset = np.zeros(num_envs, dtype=bool)
 
@@ -122,8 +138,9 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
 
         Resetting every row also empties the teacher's batched cache.
         """
-        super().reset(seed=seed if isinstance(seed, int) else None)
+        self._check_open()
         seeds = self._row_seeds(seed)
+        super().reset(seed=seeds[0] if _is_integer(seed) else None)
         options = dict(options or {})
         reset_mask = np.asarray(options.pop("reset_mask", np.ones(self.num_envs, dtype=bool)), dtype=bool)
         if reset_mask.shape != (self.num_envs,):
@@ -148,19 +165,25 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
         A row whose block is empty sits the step out: nothing is verified, its reward is 0 and
         it sets no info keys.
         """
+        self._check_open()
         blocks = self._split_actions(actions)
+        stepping = [row for row in range(self.num_envs) if not self._autoreset[row] and np.size(blocks[row]) > 0]
+        # Check every row before any row resets or takes its draft log-probabilities, so that a
+        # step that raises changes nothing and can be retried with a fixed action.
+        for row in stepping:
+            try:
+                self.envs[row].check_step(blocks[row])
+            except CulturalKDError as error:
+                raise type(error)(f"row {row}: {error}") from error
+
         rewards = np.zeros(self.num_envs, dtype=np.float64)
         terminations = np.zeros(self.num_envs, dtype=bool)
         truncations = np.zeros(self.num_envs, dtype=bool)
         infos: dict[str, Any] = {}
-
-        prepared: dict[int, tuple[list[int], int, np.ndarray | None]] = {}
-        for row, env in enumerate(self.envs):
-            if self._autoreset[row]:
-                self._observations[row], info = env.reset()
-                infos = self._add_row_info(infos, info, row)
-            elif np.size(blocks[row]) > 0:
-                prepared[row] = env.prepare_step(blocks[row])
+        for row in np.flatnonzero(self._autoreset):
+            self._observations[row], info = self.envs[row].reset()
+            infos = self._add_row_info(infos, info, int(row))
+        prepared = {row: self.envs[row].prepare_step(blocks[row]) for row in stepping}
 
         verifications = self._verify({row: verified for row, (verified, _, _) in prepared.items()})
 
@@ -173,6 +196,24 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
             infos = self._add_row_info(infos, info, row)
         self._autoreset = terminations | truncations
         return self._batched_observations(), rewards, terminations, truncations, infos
+
+    def set_draft_log_probs(self, log_probs: Sequence[Any]) -> None:
+        """Hand each row's log-probabilities of its next block's tokens to that row's ``set_draft_log_probs``.
+
+        ``log_probs`` has B entries: a 1-D array or tensor of a row's (G,) log-probabilities, or
+        None for a row that skips the next step, which clears any the row holds.
+        """
+        if isinstance(log_probs, (str, bytes)) or not isinstance(log_probs, Sequence) or len(log_probs) != self.num_envs:
+            kind = f"{len(log_probs)} entries" if isinstance(log_probs, Sequence) else type(log_probs).__name__
+            raise InvalidActionError(f"set_draft_log_probs needs {self.num_envs} entries, a 1-D array or None per row, got {kind}")
+        for row, (env, values) in enumerate(zip(self.envs, log_probs)):
+            if values is None:
+                env._draft_log_probs = None
+                continue
+            try:
+                env.set_draft_log_probs(values)
+            except CulturalKDError as error:
+                raise type(error)(f"row {row}: {error}") from error
 
     def render(self) -> tuple[str | None, ...] | None:
         """Render every row's episode: a tuple of B texts for "ansi"; for "human", print them and return None.
@@ -220,17 +261,22 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
             verifications[row] = teacher.judge(logits[row, block], draft, block_hidden)  # logits (G, V)
         return verifications
 
+    def _check_open(self) -> None:
+        if self.closed:
+            raise EpisodeStateError('this vector env is closed; make a new one with gymnasium.make_vec("CulturalKD-v0", num_envs=...)')
+
     def _split_actions(self, actions: Any) -> list[Any]:
+        """Return one block per row; torch tensors become NumPy arrays, so that ``np.size`` counts their tokens."""
+        if isinstance(actions, torch.Tensor):
+            actions = actions.detach().cpu().numpy()
         if isinstance(actions, np.ndarray) and actions.ndim == 2:
-            actions = list(actions)
-        if isinstance(actions, torch.Tensor) and actions.ndim == 2:
             actions = list(actions)
         if not isinstance(actions, (list, tuple)) or len(actions) != self.num_envs:
             kind = f"{len(actions)} items" if isinstance(actions, (list, tuple)) else type(actions).__name__
             raise InvalidActionError(
                 f"actions must be {self.num_envs} blocks (a sequence of 1-D arrays or a ({self.num_envs}, G) array), got {kind}"
             )
-        return list(actions)
+        return [block.detach().cpu().numpy() if isinstance(block, torch.Tensor) else block for block in actions]
 
     def _row_options(self, options: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Split reset options into one dict per row; a list or array of B values gives row r its r-th value."""
@@ -247,14 +293,21 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
         return rows
 
     def _row_seeds(self, seed: int | Sequence[int | None] | None) -> list[int | None]:
+        """Return one Python int (or None) per row: ``seed + r`` for an integer seed, else the r-th of B seeds."""
         if seed is None:
             return [None] * self.num_envs
-        if isinstance(seed, int):
-            return [seed + row for row in range(self.num_envs)]
+        if _is_integer(seed):
+            return [int(seed) + row for row in range(self.num_envs)]
+        is_list = isinstance(seed, (list, tuple)) or (isinstance(seed, np.ndarray) and seed.ndim == 1)
+        if not is_list:
+            raise ConfigError(f"seed must be an int, None or a list of {self.num_envs} ints, got {seed!r}")
         seeds = list(seed)
         if len(seeds) != self.num_envs:
             raise ConfigError(f"seed must be an int or {self.num_envs} seeds, got {len(seeds)} seeds")
-        return seeds
+        for value in seeds:
+            if value is not None and not _is_integer(value):
+                raise ConfigError(f"seed must be an int, None or a list of {self.num_envs} ints, got {value!r} in the list")
+        return [None if value is None else int(value) for value in seeds]
 
     def _batched_observations(self) -> dict[str, Any]:
         empty = create_empty_array(self.single_observation_space, self.num_envs)
@@ -270,3 +323,8 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
             infos[key][row] = value
             infos[f"_{key}"][row] = True
         return infos
+
+
+def _is_integer(value: Any) -> bool:
+    """Return whether ``value`` is a Python or NumPy integer; booleans are not."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))

@@ -224,7 +224,9 @@ def long_knowledge_sample() -> CulturalSample:
     return CulturalSample(id="tradition_900", category="tradition", query="How is a rite table laid out?", knowledge=sentence * 200)
 
 
-def test_long_knowledge_cut_to_context(tiny_teacher, tiny_tokenizer, caplog):
+def test_long_knowledge_cut_to_context(tiny_teacher, tiny_tokenizer, caplog, monkeypatch):
+    # Only the first knowledge cut in the process logs a warning; make this cut the first.
+    monkeypatch.setattr("cultural_env.env._knowledge_cut_warned", False)
     env = CulturalTokenEnv(
         teacher_model=tiny_teacher, tokenizer=tiny_tokenizer, samples=[long_knowledge_sample()],
         prompt={"max_knowledge_tokens": None}, max_new_tokens=100,

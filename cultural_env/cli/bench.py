@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from cultural_env.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
     from cultural_env.bench import QUICK, BenchConfig, run_benchmark
 
+    if args.json:
+        check_json_path(Path(args.json))
     config = QUICK if args.quick else BenchConfig()
     if args.threads is not None:
         config = replace(config, threads=args.threads)
@@ -67,9 +72,20 @@ def run(args: argparse.Namespace) -> int:
     memory = results["loss_memory"]
     console.print(
         f"loss peak memory at T={memory['T']}, V={memory['V']}: chunked {memory['peak_bytes'] / 2**20:.0f} MiB, "
-        f"full logits {memory['naive_peak_bytes'] / 2**20:.0f} MiB ({memory['peak_bytes'] / memory['naive_peak_bytes']:.1%})"
+        f"naive {memory['naive_peak_bytes'] / 2**20:.0f} MiB ({memory['peak_bytes'] / memory['naive_peak_bytes']:.1%})"
     )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         console.print(f"wrote {args.json}")
     return 0
+
+
+def check_json_path(path: Path) -> None:
+    """Raise :class:`ConfigError` unless ``path`` can be written, so that a bad path fails before minutes of benchmarking."""
+    folder = path.parent
+    if path.is_dir():
+        raise ConfigError(f"--json {path} is a folder; give a file path such as {path / 'bench.json'}")
+    if not folder.is_dir():
+        raise ConfigError(f"--json {path}: folder {folder} not found; create it or choose a path in an existing folder")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"--json {path} is not writable; choose a path in a folder you can write to")

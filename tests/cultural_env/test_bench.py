@@ -1,6 +1,7 @@
 """The benchmark: counts of the three rollouts, the JSON layout, and the CLI."""
 
 import json
+import re
 
 import pytest
 
@@ -58,12 +59,15 @@ def test_chunked_loss_peak_below_full():
     assert 0 < memory["peak_bytes"] < memory["naive_peak_bytes"]
 
 
-def test_cli_writes_json(tmp_path, monkeypatch):
+def test_cli_writes_json(tmp_path, monkeypatch, capsys):
     import cultural_env.bench
 
     monkeypatch.setattr(cultural_env.bench, "QUICK", TINY)
     output = tmp_path / "bench.json"
     assert main(["bench", "--quick", "--json", str(output)]) == 0
+    console = capsys.readouterr().out
+    assert "naive" in console.split("loss peak memory")[1]
+    assert "full logits" not in console
     results = json.loads(output.read_text())
     assert {"rollout", "batched", "loss_memory"} <= set(results)
     assert len(results["rollout"]) == 3
@@ -71,3 +75,20 @@ def test_cli_writes_json(tmp_path, monkeypatch):
     assert set(results["batched"]) == {"1", "2"}
     assert set(results["batched_per_row_blocks"]) == {"1", "2"}
     assert set(results["loss_memory"]) == {"T", "V", "peak_bytes", "naive_peak_bytes"}
+
+
+@pytest.mark.parametrize(
+    ("relative_path", "message"),
+    [("missing/out.json", "folder .*missing not found; create it"), (".", "is a folder; give a file path")],
+)
+def test_cli_rejects_bad_json_path_before_running(tmp_path, monkeypatch, capsys, relative_path, message):
+    import cultural_env.bench
+
+    def fail(config):
+        raise AssertionError("the benchmark ran before the --json path was checked")
+
+    monkeypatch.setattr(cultural_env.bench, "run_benchmark", fail)
+    assert main(["bench", "--quick", "--json", str(tmp_path / relative_path)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert re.search(message, error)

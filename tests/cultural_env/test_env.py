@@ -182,7 +182,10 @@ def test_unknown_sample_id_suggests(tiny_env, english_samples):
         tiny_env.reset(options={"sample": 1})
 
 
-def test_knowledge_cut_logs_warning(tiny_teacher, tiny_tokenizer, english_samples, caplog):
+def test_knowledge_cut_logs_warning(tiny_teacher, tiny_tokenizer, english_samples, caplog, monkeypatch):
+    import cultural_env.env
+
+    monkeypatch.setattr(cultural_env.env, "_knowledge_cut_warned", False)
     env = CulturalTokenEnv(
         teacher_model=tiny_teacher, tokenizer=tiny_tokenizer, samples=english_samples,
         prompt={"max_knowledge_tokens": 8},
@@ -192,6 +195,16 @@ def test_knowledge_cut_logs_warning(tiny_teacher, tiny_tokenizer, english_sample
         env.reset(seed=0, options={"sample_index": 1})
     assert "keeping the first 8" in caplog.text
     assert caplog.text.count("keeping the first") == 1
+
+    # The warning is once per process: a second environment logs its cuts at debug level.
+    other = CulturalTokenEnv(
+        teacher_model=tiny_teacher, tokenizer=tiny_tokenizer, samples=english_samples,
+        prompt={"max_knowledge_tokens": 8},
+    )
+    with caplog.at_level("DEBUG", logger="cultural_env.env"):
+        other.reset(seed=0, options={"sample_index": 2})
+    assert caplog.text.count("keeping the first") == 2
+    assert [record.levelname for record in caplog.records if "keeping the first" in record.message] == ["WARNING", "DEBUG"]
 
 
 def test_general_item_gives_teacher_student_prompt(tiny_env):
@@ -232,6 +245,9 @@ def test_neg_reverse_kl_needs_draft_log_probs(tiny_teacher, tiny_tokenizer, engl
     env.set_draft_log_probs([-1.0])
     with pytest.raises(InvalidActionError, match="got 1 values for a block of 2 tokens"):
         env.step(np.array([10, 11], dtype=np.int64))
+    # A failed step keeps the log-probabilities, so a retry with a block that fits them works.
+    env.check_step(np.array([10], dtype=np.int64))
+    assert env.response == []
     with pytest.raises(InvalidActionError, match="must be <= 0, got 0.5"):
         env.set_draft_log_probs([0.5, -1.0])
     env.set_draft_log_probs([-2.0, -3.0])

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from cultural_env.env import CulturalTokenEnv
-from cultural_env.errors import ConfigError, InvalidActionError
+from cultural_env.errors import ConfigError, EpisodeStateError, InvalidActionError
 from cultural_env.vector import CulturalTokenVectorEnv
 
 NUM_ENVS = 3
@@ -176,3 +176,115 @@ def test_human_render_prints_every_row(env_kwargs, capsys):
 def test_unknown_render_mode_raises(env_kwargs):
     with pytest.raises(ConfigError, match="render_mode"):
         CulturalTokenVectorEnv(2, render_mode="rgb_array", **env_kwargs)
+
+
+def test_torch_tensor_blocks_accepted(env_kwargs):
+    arrays = CulturalTokenVectorEnv(NUM_ENVS, **env_kwargs)
+    tensors = CulturalTokenVectorEnv(NUM_ENVS, **env_kwargs)
+    arrays.reset(seed=SEED)
+    tensors.reset(seed=SEED)
+
+    _, _, _, _, want = arrays.step(np.array([[1, 2], [3, 4], [5, 6]]))
+    _, _, _, _, got = tensors.step(torch.tensor([[1, 2], [3, 4], [5, 6]]))
+    for row in range(NUM_ENVS):
+        assert got["appended"][row].tolist() == want["appended"][row].tolist()
+
+    # A list of 1-D tensors, where an empty tensor skips its row as an empty array does.
+    _, rewards, _, _, infos = tensors.step([torch.tensor([7, 8]), torch.zeros(0, dtype=torch.long), torch.tensor([9])])
+    assert infos["_appended"].tolist() == [True, False, True]
+    assert rewards[1] == 0.0
+    arrays.close()
+    tensors.close()
+
+
+def test_numpy_integer_seed_seeds_rows(env_kwargs):
+    envs = CulturalTokenVectorEnv(NUM_ENVS, **env_kwargs)
+    _, want = envs.reset(seed=3)
+    _, got = envs.reset(seed=np.int64(3))
+    assert list(got["sample_id"]) == list(want["sample_id"])
+    _, from_array = envs.reset(seed=np.array([3, 4, 5]))
+    assert list(from_array["sample_id"]) == list(want["sample_id"])
+    envs.close()
+
+
+@pytest.mark.parametrize("seed", ["3", 1.5, True, [1, "2", 3], np.array([[1, 2, 3]])])
+def test_bad_seed_raises_config_error(env_kwargs, seed):
+    envs = CulturalTokenVectorEnv(NUM_ENVS, **env_kwargs)
+    with pytest.raises(ConfigError, match="seed must be an int"):
+        envs.reset(seed=seed)
+
+
+def test_closed_env_rejects_step_and_reset(env_kwargs):
+    envs = gym.make_vec("CulturalKD-v0", num_envs=2, **env_kwargs)
+    envs.reset(seed=0)
+    envs.close()
+    with pytest.raises(EpisodeStateError, match="vector env is closed; make a new one"):
+        envs.step([np.array([5]), np.array([6])])
+    with pytest.raises(EpisodeStateError, match="vector env is closed; make a new one"):
+        envs.reset(seed=0)
+
+
+def test_set_draft_log_probs_per_row(env_kwargs):
+    envs = gym.make_vec("CulturalKD-v0", num_envs=2, reward_mode="neg_reverse_kl", **env_kwargs)
+    envs.reset(seed=SEED)
+    blocks = [np.array([5, 6]), np.array([7])]
+    with pytest.raises(EpisodeStateError, match=r"row 0: .*call envs.unwrapped.set_draft_log_probs\(log_probs\) with 2 entries"):
+        envs.step(blocks)
+    with pytest.raises(InvalidActionError, match="needs 2 entries"):
+        envs.unwrapped.set_draft_log_probs([np.array([-1.0, -2.0])])
+    with pytest.raises(InvalidActionError, match="row 1: .*must be <= 0"):
+        envs.unwrapped.set_draft_log_probs([np.array([-1.0, -2.0]), np.array([0.5])])
+
+    envs.unwrapped.set_draft_log_probs([torch.tensor([-1.0, -2.0]), None])
+    with pytest.raises(EpisodeStateError, match="row 1: "):
+        envs.step(blocks)
+    # The failed step kept row 0's log-probabilities, so setting row 1's alone is enough.
+    envs.unwrapped.envs[1].set_draft_log_probs([-3.0])
+    _, rewards, _, _, infos = envs.step(blocks)
+    assert infos["_appended"].tolist() == [True, True]
+    single = CulturalTokenEnv(reward_mode="neg_reverse_kl", **env_kwargs)
+    single.reset(seed=SEED)
+    single.set_draft_log_probs([-1.0, -2.0])
+    _, reward, _, _, _ = single.step(np.array([5, 6]))
+    assert rewards[0] == pytest.approx(reward, abs=1e-4)
+
+    # None clears a row's log-probabilities; the row may then skip the step with an empty block.
+    envs.unwrapped.set_draft_log_probs([np.array([-1.0]), None])
+    _, _, _, _, infos = envs.step([np.array([8]), np.zeros(0, dtype=np.int64)])
+    assert infos["_appended"].tolist() == [True, False]
+    envs.close()
+
+
+def test_failed_step_changes_no_row(env_kwargs, tiny_tokenizer):
+    accept_all = {"top_k": len(tiny_tokenizer), "min_prob": 0.0}
+    envs = CulturalTokenVectorEnv(3, **{**env_kwargs, "max_new_tokens": 2, "acceptance": accept_all, "reward_mode": "neg_reverse_kl"})
+    envs.reset(seed=SEED)
+    envs.set_draft_log_probs([np.array([-1.0, -1.0]), np.array([-1.0]), None])
+    _, _, _, truncations, _ = envs.step([np.array([5, 6]), np.array([7]), np.zeros(0, dtype=np.int64)])
+    assert truncations.tolist() == [True, False, False]
+    responses = [list(env.response) for env in envs.envs]
+    sample_ids = [env.sample.id for env in envs.envs]
+
+    envs.set_draft_log_probs([None, np.array([-1.0]), np.array([-1.0])])
+    with pytest.raises(InvalidActionError, match="row 2: token id"):
+        envs.step([np.array([5]), np.array([8]), np.array([len(tiny_tokenizer)])])
+    assert [list(env.response) for env in envs.envs] == responses
+    assert [env.sample.id for env in envs.envs] == sample_ids, "row 0 must not be autoreset by a failed step"
+
+    _, _, _, _, infos = envs.step([np.array([5]), np.array([8]), np.array([9])])
+    assert infos["_sample_id"].tolist() == [True, False, False]
+    assert infos["_appended"].tolist() == [False, True, True]
+    envs.close()
+
+
+def test_knowledge_cut_warns_once_for_all_rows(tiny_teacher, tiny_tokenizer, english_samples, caplog, monkeypatch):
+    import cultural_env.env
+
+    monkeypatch.setattr(cultural_env.env, "_knowledge_cut_warned", False)
+    envs = CulturalTokenVectorEnv(
+        4, teacher_model=tiny_teacher, tokenizer=tiny_tokenizer, samples=english_samples, prompt={"max_knowledge_tokens": 8}
+    )
+    with caplog.at_level("WARNING"):
+        envs.reset(seed=0)
+        envs.reset(seed=10)
+    assert caplog.text.count("keeping the first 8") == 1
