@@ -164,6 +164,20 @@ class ReinforceAgent(SKDAgent):
             # NOTE: the frozen copy doubles the student's memory; it exists only while kl_coef > 0.
             self.reference_model = copy.deepcopy(self.model).eval().requires_grad_(False)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The SKD agent's training state, plus the running baseline and the frozen initial student of the KL penalty."""
+        state = super().state_dict()
+        state["baseline"] = self.baseline
+        state["reference"] = None if self.reference_model is None else self.reference_model.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned, so a resumed run continues with the same baseline and reference."""
+        super().load_state_dict(state)
+        self.baseline = state.get("baseline")
+        if self.reference_model is not None and state.get("reference") is not None:
+            self.reference_model.load_state_dict(state["reference"])
+
     def learn(self, episode: Episode) -> dict[str, float]:
         """Accumulate the policy-gradient loss of the episode and step the optimizer when due; return metrics."""
         config: ReinforceConfig = self.config

@@ -19,6 +19,7 @@ import itertools
 import json
 import logging
 import math
+import os
 import random
 import shutil
 import signal
@@ -99,20 +100,28 @@ RUN_OUTPUTS = ("config.yaml", "metrics.jsonl", "summary.json", "checkpoints", "s
 """The files and folders a run writes into its folder; a new run refuses to mix its files with another run's."""
 
 
-def clear_previous_run(path: Path, overwrite: bool) -> None:
-    """Raise :class:`ConfigError` if ``path`` contains another run's outputs, or delete them when ``overwrite`` is set.
+def previous_run_outputs(path: Path) -> list[str]:
+    """Return the names of :data:`RUN_OUTPUTS` present in ``path``, broken symbolic links included."""
+    return [name for name in RUN_OUTPUTS if os.path.lexists(path / name)]
+
+
+def check_previous_run(path: Path, overwrite: bool) -> None:
+    """Raise :class:`ConfigError` if ``path`` contains another run's outputs and ``overwrite`` is not set.
 
     Without this a new run in an old run's folder would replace its metrics and student and
     leave its checkpoints, which then outrank the new run's and break ``--resume``.
     """
-    found = [name for name in RUN_OUTPUTS if (path / name).exists()]
-    if not found:
-        return
-    if not overwrite:
+    found = previous_run_outputs(path)
+    if found and not overwrite:
         raise ConfigError(
             f"output folder {path} already contains a run ({', '.join(found)}); continue it with --resume, "
             "replace it with --overwrite, or choose another --output-dir"
         )
+
+
+def clear_previous_run(path: Path) -> None:
+    """Delete another run's outputs in ``path``; :class:`Trainer` calls it only after every check has passed."""
+    found = previous_run_outputs(path)
     for name in found:
         target = path / name
         if target.is_dir() and not target.is_symlink():
@@ -215,6 +224,8 @@ class Trainer:
         resume: bool = False,
         overwrite: bool = False,
     ) -> None:
+        if resume and overwrite:
+            raise ConfigError("--resume continues the run in the folder and --overwrite deletes it; pass only one of them")
         self.config = config
         self.output_dir = Path(config.train.output_dir)
         self.agent_factory = agent_factory or (lambda cfg, env, total: SKDAgent(cfg.agent, env, cfg.optim, total))
@@ -238,7 +249,7 @@ class Trainer:
         if layout.is_main:
             check_output_dir(self.output_dir)
             if not self.resume:
-                clear_previous_run(self.output_dir, self.overwrite)
+                check_previous_run(self.output_dir, self.overwrite)
             check_trackers(train_config.log_with)
         checkpoint = self._find_resume_checkpoint() if self.resume else None
         seed_everything(train_config.seed)
@@ -254,6 +265,7 @@ class Trainer:
         ) if train_config.validation_samples and config.env.data.validation_fraction > 0 else None
         self.train_ids = [sample.id for sample in core.samples[: train_config.num_items]]
         total_steps = self._total_steps(layout)
+        self.total_steps = total_steps
         agent = self.agent_factory(config, core, total_steps)
         self.agent = agent
         if layout.is_main:
@@ -261,7 +273,9 @@ class Trainer:
         vector_env = self._vector_env(config, core, agent)
         resumed = self._restore(checkpoint, agent, core) if checkpoint is not None else None
         if layout.is_main:
-            # Written once every check has passed, so a rejected run leaves the folder's config as it was.
+            # Done once every check has passed, so a rejected run leaves the folder as it was.
+            if self.overwrite and not self.resume:
+                clear_previous_run(self.output_dir)
             (self.output_dir / "config.yaml").write_text(dump_run_config(self.config), encoding="utf-8")
         logger.info("training on %d items for %d optimizer steps; run folder %s", len(self.train_ids), total_steps, self.output_dir)
 
@@ -336,7 +350,8 @@ class Trainer:
         episodes_per_step = train_config.batch_size * self.config.optim.gradient_accumulation_steps
         while step < total_steps:
             needed = (total_steps - step) * episodes_per_step - len(pending)
-            batch = list(itertools.islice(owned, max(1, min(train_config.num_envs, needed))))
+            rows = vector_env.num_envs if vector_env is not None else 1
+            batch = list(itertools.islice(owned, max(1, min(rows, needed))))
             if not batch:
                 break
             episodes = self._roll_out(batch, env, agent, vector_env)
@@ -415,6 +430,13 @@ class Trainer:
                 f"train.num_envs={num_envs} cannot give the agent env.reward_mode='neg_reverse_kl', because batched rollouts "
                 "do not pass the draft's log-probabilities; set train.num_envs=1 or choose another reward_mode"
             )
+        # No rollout batch needs more rows than this process's episodes of the whole run.
+        episodes = self.total_steps * config.optim.gradient_accumulation_steps
+        if num_envs > episodes:
+            logger.warning("train.num_envs=%d exceeds the %d episodes this run rolls out per process; using %d rows", num_envs, episodes, episodes)
+            num_envs = episodes
+            if num_envs == 1:
+                return None
         if getattr(agent, "learns_on_policy", False):
             logger.warning(
                 "train.num_envs=%d: %s learns by policy gradient, which assumes the current weights drafted each episode, "
@@ -426,7 +448,10 @@ class Trainer:
     def _find_resume_checkpoint(self) -> Path:
         folder = latest_checkpoint(self.output_dir)
         if folder is None:
-            raise CheckpointError(f"--resume: no checkpoint found in {self.output_dir / 'checkpoints'}; start without --resume or pass the run's --output-dir")
+            raise CheckpointError(
+                f"--resume: no checkpoint found in {self.output_dir / 'checkpoints'}; if the run there stopped before its first "
+                "checkpoint, start it again with --overwrite, or pass the --output-dir of the run to continue"
+            )
         return folder
 
     def _save(

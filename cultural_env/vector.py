@@ -206,6 +206,7 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
         if isinstance(log_probs, (str, bytes)) or not isinstance(log_probs, Sequence) or len(log_probs) != self.num_envs:
             kind = f"{len(log_probs)} entries" if isinstance(log_probs, Sequence) else type(log_probs).__name__
             raise InvalidActionError(f"set_draft_log_probs needs {self.num_envs} entries, a 1-D array or None per row, got {kind}")
+        previous = [env._draft_log_probs for env in self.envs]
         for row, (env, values) in enumerate(zip(self.envs, log_probs)):
             if values is None:
                 env._draft_log_probs = None
@@ -213,6 +214,8 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
             try:
                 env.set_draft_log_probs(values)
             except CulturalKDError as error:
+                for restored, values_before in zip(self.envs, previous):  # all rows or none
+                    restored._draft_log_probs = values_before
                 raise type(error)(f"row {row}: {error}") from error
 
     def render(self) -> tuple[str | None, ...] | None:
@@ -220,6 +223,7 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
 
         With "human" each row also prints itself after every step, as ``CulturalTokenEnv`` does.
         """
+        self._check_open()
         if self.render_mode == "human":
             for env in self.envs:
                 env.render()

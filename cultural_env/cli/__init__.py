@@ -80,6 +80,8 @@ class Terminated(BaseException):
 
 
 def _raise_terminated(number: int, frame: object) -> None:
+    # Ignore further SIGTERMs, so that one arriving while the first unwinds cannot end it with a traceback.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise Terminated
 
 

@@ -43,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
 
     from cultural_env.bench import QUICK, BenchConfig, run_benchmark
 
-    if args.json:
+    if args.json is not None:
+        if not args.json.strip():
+            raise ConfigError("--json needs a file path, got an empty one; give one such as bench.json")
         check_json_path(Path(args.json))
     config = QUICK if args.quick else BenchConfig()
     if args.threads is not None:
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         f"loss peak memory at T={memory['T']}, V={memory['V']}: chunked {memory['peak_bytes'] / 2**20:.0f} MiB, "
         f"naive {memory['naive_peak_bytes'] / 2**20:.0f} MiB ({memory['peak_bytes'] / memory['naive_peak_bytes']:.1%})"
     )
-    if args.json:
+    if args.json is not None:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         console.print(f"wrote {args.json}")
     return 0

@@ -177,10 +177,19 @@ def test_batches_roll_out_only_what_the_steps_need(tiny_model_dirs, tmp_path):
 def test_policy_gradient_agents_warn_about_stale_batched_drafts(tiny_model_dirs, tmp_path, caplog):
     from agents.on_policy_distill import from_run_config
 
-    config = load_run_config(None, run_overrides(tiny_model_dirs, tmp_path, "train.num_envs=2", "train.max_steps=1"))
+    config = load_run_config(None, run_overrides(tiny_model_dirs, tmp_path, "train.num_envs=2", "train.max_steps=2"))
     with caplog.at_level("WARNING", logger="agents.training"):
         Trainer(config, agent_factory=from_run_config).run()
     assert "policy gradient" in caplog.text
     record = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
     assert math.isfinite(record["loss"])
     assert "loss_policy" in record
+
+
+def test_num_envs_beyond_the_run_is_capped(tiny_model_dirs, tmp_path, caplog):
+    config = load_run_config(None, run_overrides(tiny_model_dirs, tmp_path, "train.num_envs=1000", "train.max_steps=2"))
+    with caplog.at_level("WARNING", logger="agents.training"):
+        trainer = Trainer(config)
+        trainer.run()
+    assert "using 2 rows" in caplog.text
+    assert trainer.agent.batched_drafter.lm.batch_size == 2

@@ -76,3 +76,26 @@ def test_kl_penalty_starts_at_zero(tiny_tokenizer, english_samples):
     assert second["losses/kl_reference"] > 0.0
     assert agent.reference_model is not None
     assert not any(parameter.requires_grad for parameter in agent.reference_model.parameters())
+
+
+def test_reinforce_resume_is_bitwise_equal(tiny_model_dirs, tmp_path_factory):
+    from agents.reinforce import from_run_config
+    from agents.run_config import load_run_config
+    from agents.training import Trainer
+    from tests.agents.test_resume import StopAtStep, assert_same_weights, run_overrides, student_weights
+
+    # A wide top-k accepts most random drafts, so rewards vary and the running baseline matters.
+    accepting = ("env.acceptance.top_k=300", "env.acceptance.min_prob=0")
+    reference = tmp_path_factory.mktemp("reinforce-reference")
+    Trainer(load_run_config(None, run_overrides(tiny_model_dirs, reference, *accepting)), agent_factory=from_run_config).run()
+    resumed = tmp_path_factory.mktemp("reinforce-resumed")
+    overrides = run_overrides(tiny_model_dirs, resumed, *accepting)
+
+    def die_at_step_three(record):
+        if record["step"] == 3:
+            raise StopAtStep
+
+    with pytest.raises(StopAtStep):
+        Trainer(load_run_config(None, overrides), agent_factory=from_run_config, on_step=die_at_step_three).run()
+    Trainer(load_run_config(None, overrides), agent_factory=from_run_config, resume=True).run()
+    assert_same_weights(student_weights(reference), student_weights(resumed))

@@ -184,3 +184,37 @@ def test_batch_size_sets_episodes_per_step(tiny_model_dirs, tmp_path):
     # 2 items x 2 epochs = 4 episodes, 2 per optimizer step.
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [record["step"] for record in records] == [1, 2]
+
+
+def test_overwrite_keeps_the_old_run_when_the_new_one_is_rejected(tiny_model_dirs, tmp_path):
+    from tests.agents.test_resume import run_overrides
+
+    overrides = run_overrides(tiny_model_dirs, tmp_path, "train.max_steps=1", "train.save_student=false")
+    Trainer(load_run_config(None, overrides)).run()
+    before = sorted(path.name for path in tmp_path.iterdir())
+    rejected = load_run_config(None, [*overrides, "train.num_envs=2", "env.reward_mode=neg_reverse_kl"])
+    with pytest.raises(ConfigError, match="neg_reverse_kl"):
+        Trainer(rejected, overwrite=True).run()
+    assert sorted(path.name for path in tmp_path.iterdir()) == before
+
+
+def test_resume_and_overwrite_together_raise(tiny_model_dirs, tmp_path):
+    from tests.agents.test_resume import run_overrides
+
+    with pytest.raises(ConfigError, match="only one of them"):
+        Trainer(load_run_config(None, run_overrides(tiny_model_dirs, tmp_path)), resume=True, overwrite=True)
+
+
+def test_broken_symlink_named_like_an_output_counts_as_a_run(tiny_model_dirs, tmp_path):
+    from tests.agents.test_resume import run_overrides
+
+    (tmp_path / "metrics.jsonl").symlink_to(tmp_path / "missing" / "metrics.jsonl")
+    with pytest.raises(ConfigError, match="already contains a run .metrics.jsonl"):
+        Trainer(load_run_config(None, run_overrides(tiny_model_dirs, tmp_path, "train.max_steps=1"))).run()
+
+
+def test_resume_without_checkpoint_names_overwrite(tiny_model_dirs, tmp_path):
+    from tests.agents.test_resume import run_overrides
+
+    with pytest.raises(CheckpointError, match="--overwrite"):
+        Trainer(load_run_config(None, run_overrides(tiny_model_dirs, tmp_path)), resume=True).run()

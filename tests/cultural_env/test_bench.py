@@ -92,3 +92,10 @@ def test_cli_rejects_bad_json_path_before_running(tmp_path, monkeypatch, capsys,
     error = capsys.readouterr().err
     assert error.count("\n") == 1
     assert re.search(message, error)
+
+
+def test_cli_rejects_an_empty_json_path(capsys):
+    from cultural_env.cli import main
+
+    assert main(["bench", "--quick", "--json", ""]) == 2
+    assert "--json needs a file path" in capsys.readouterr().err

@@ -288,3 +288,21 @@ def test_knowledge_cut_warns_once_for_all_rows(tiny_teacher, tiny_tokenizer, eng
         envs.reset(seed=0)
         envs.reset(seed=10)
     assert caplog.text.count("keeping the first 8") == 1
+
+
+def test_failed_set_draft_log_probs_sets_no_row(env_kwargs):
+    envs = CulturalTokenVectorEnv(2, **{**env_kwargs, "reward_mode": "neg_reverse_kl"})
+    envs.reset(seed=0)
+    with pytest.raises(InvalidActionError, match="row 1"):
+        envs.set_draft_log_probs([np.array([-0.5]), np.array([0.5])])
+    assert envs.envs[0]._draft_log_probs is None
+
+
+def test_render_after_close_raises(env_kwargs):
+    from cultural_env.errors import EpisodeStateError
+
+    envs = CulturalTokenVectorEnv(2, render_mode="ansi", **env_kwargs)
+    envs.reset(seed=0)
+    envs.close()
+    with pytest.raises(EpisodeStateError, match="closed"):
+        envs.render()
