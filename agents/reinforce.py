@@ -165,7 +165,7 @@ class ReinforceAgent(SKDAgent):
             self.reference_model = copy.deepcopy(self.model).eval().requires_grad_(False)
 
     def state_dict(self) -> dict[str, Any]:
-        """The SKD agent's training state, plus the running baseline and the frozen initial student of the KL penalty."""
+        """Return the SKD agent's training state plus the running baseline and the frozen initial student of the KL penalty."""
         state = super().state_dict()
         state["baseline"] = self.baseline
         state["reference"] = None if self.reference_model is None else self.reference_model.state_dict()
