@@ -270,6 +270,11 @@ class Trainer:
         self.agent = agent
         if layout.is_main:
             check_free_space(self.output_dir, required_disk_bytes(agent.model, train_config.keep_checkpoints))
+        if config.env.reward_mode == "neg_reverse_kl" and isinstance(agent, SKDAgent) and not getattr(agent, "hands_log_probs", False):
+            raise ConfigError(
+                f"env.reward_mode='neg_reverse_kl' needs an agent that hands its drafts' log-probabilities to the env, which "
+                f"{type(agent).__name__} does not; use --agent agents.on_policy_distill:from_run_config or another reward_mode"
+            )
         vector_env = self._vector_env(config, core, agent)
         resumed = self._restore(checkpoint, agent, core) if checkpoint is not None else None
         if layout.is_main:

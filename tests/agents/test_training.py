@@ -218,3 +218,12 @@ def test_resume_without_checkpoint_names_overwrite(tiny_model_dirs, tmp_path):
 
     with pytest.raises(CheckpointError, match="--overwrite"):
         Trainer(load_run_config(None, run_overrides(tiny_model_dirs, tmp_path)), resume=True).run()
+
+
+def test_neg_reverse_kl_needs_an_agent_that_hands_log_probs(tiny_model_dirs, tmp_path):
+    from tests.agents.test_resume import run_overrides
+
+    config = load_run_config(None, run_overrides(tiny_model_dirs, tmp_path, "env.reward_mode=neg_reverse_kl"))
+    with pytest.raises(ConfigError, match="on_policy_distill"):
+        Trainer(config).run()
+    assert not (tmp_path / "config.yaml").exists()
