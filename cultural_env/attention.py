@@ -4,7 +4,7 @@ Qwen3 models share each key/value head among several query heads. With an attent
 more than one query token, transformers' "sdpa" function copies the cached keys and values
 once per query head before it calls ``torch.nn.functional.scaled_dot_product_attention``. It
 does so because the kernel's own grouped mode falls back to its slow path on CUDA when a mask
-is given (a comment in transformers' ``sdpa_attention.py`` says so). On CPU
+is given (as a comment in transformers' ``sdpa_attention.py`` explains). On CPU
 the grouped mode works with a mask, so that copy is pure cost, and it grows with the cache:
 teacher verification (several new tokens over a long cached prompt) paid it in every layer of
 every forward.

@@ -107,9 +107,9 @@ class BatchedSequenceModel:
         states (B, S, H) after the last norm that the logits come from (else None). Row r's
         outputs past ``lengths[r]`` are meaningless.
         A row with length 0 feeds nothing. With SDPA kernels its padded queries attend to their
-        own keys at least; with other kernels the row must hold a valid cached token, so that
-        no query is fully masked (that would give NaN keys and values that poison later steps),
-        and a ValueError says so otherwise.
+        own keys at least. With other kernels the row must contain a valid cached token, because
+        a fully masked query gives NaN keys and values that poison later steps, and otherwise a
+        ValueError is raised.
         """
         tokens = tokens.to(self.device)
         batch_size, new_length = tokens.shape
@@ -146,9 +146,10 @@ class BatchedSequenceModel:
         """Return the attention mask of a forward whose new tokens are valid where ``new_valid`` (B, S) is true.
 
         Padded queries attend to the row's valid keys before them. No valid query attends to a
-        padded key, because padding comes after the valid tokens. For SDPA kernels the mask is built here as a boolean (B, 1, S, L + S) tensor, which transformers
-        uses as it is, instead of rebuilding it from the (B, L + S) mask in every forward; when
-        every column and every new token is valid it is None, which lets SDPA skip masking. Other
+        padded key, because padding comes after the valid tokens. For SDPA kernels the mask is
+        built here as a boolean (B, 1, S, L + S) tensor, which transformers uses as it is
+        instead of rebuilding it from the (B, L + S) mask in every forward. When every column
+        and every new token is valid, the mask is None, which lets SDPA skip masking. Other
         kernels get the (B, L + S) mask that transformers expands in its own format. Deciding
         between the cases reads only host-side lengths, so it costs no device sync.
         """
@@ -167,8 +168,8 @@ class BatchedSequenceModel:
         keys = torch.cat([self.mask, new_valid], dim=1)  # (B, L + S)
         # Query q (a new token) attends to every cache column and to the new tokens up to itself.
         causal = torch.ones(new_length, width + new_length, dtype=torch.bool, device=self.device).tril(diagonal=width)  # (S, L + S)
-        # Every query also attends to its own key, so that a padded query of a row with nothing
-        # cached is not fully masked (that gives NaN); valid queries gain nothing by it.
+        # Every query also attends to its own key, so a padded query of a row with nothing cached
+        # is never fully masked, which would give NaN. Valid queries attend to their keys anyway.
         itself = torch.zeros(new_length, width + new_length, dtype=torch.bool, device=self.device)
         itself[:, width:] = torch.eye(new_length, dtype=torch.bool, device=self.device)
         return (keys[:, None, None, :] & causal[None, None]) | itself[None, None]  # (B, 1, S, L + S)

@@ -19,7 +19,7 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 MIN_SPARE_COLUMNS = 64
-"""Fewest free columns a buffer gets when it is (re)allocated."""
+"""Minimum number of free columns a buffer gets when it is (re)allocated."""
 
 
 class GrowingLayer(DynamicLayer):
@@ -27,8 +27,8 @@ class GrowingLayer(DynamicLayer):
 
     Contract: after :meth:`update`, ``keys`` and ``values`` hold every token so far, as with
     ``DynamicLayer``. Code may still replace ``keys``/``values`` with new tensors (cropping,
-    gathering rows or columns); the next update finds that they are no longer views of the
-    buffers and copies them into fresh ones. Writes go into the buffers in place, which autograd
+    gathering rows or columns). The next update then finds that they are no longer views of
+    the buffers and copies them into fresh ones. Writes go into the buffers in place, which autograd
     forbids for tensors saved for the backward pass, so with gradients enabled the layer falls
     back to ``DynamicLayer``'s concatenation.
     """

@@ -49,7 +49,7 @@ def _draft_with_full_acceptance(drafter, singles, prompts, rounds):
             sequences[row] += blocks[row].tolist()
 
 
-def test_lookahead_tokens_start_the_next_block_after_full_acceptance(tiny_teacher, tiny_tokenizer):
+def test_lookahead_tokens_start_next_block(tiny_teacher, tiny_tokenizer):
     vocab_size = len(tiny_tokenizer)
     prompts = [tiny_tokenizer(text, add_special_tokens=False)["input_ids"] for text in ("Hanbok", "Jeju island")]
     drafter = BatchedStudentDrafter(tiny_teacher, vocab_size, frozenset(), 2)

@@ -151,7 +151,7 @@ def test_batched_resume_mid_accumulation_is_bitwise_equal(tiny_model_dirs, tmp_p
 
     with pytest.raises(StopAtStep):
         Trainer(load_run_config(None, overrides), on_step=die_at_step_two).run()
-    # Step 1 came with the 3rd episode; the checkpoint after the 4th holds its gradient.
+    # Step 1 came with the 3rd episode, and the checkpoint after the 4th contains its gradient.
     assert [step for step, _ in list_checkpoints(resumed)] == [1]
     Trainer(load_run_config(None, overrides), resume=True).run()
     assert_same_weights(student_weights(reference), student_weights(resumed))

@@ -112,7 +112,7 @@ def test_top_k_rewards_bound_the_reverse_kl():
     exact = reverse_kl(student, teacher)
     assert torch.all(bucket_kl <= exact + 1e-6)
     assert torch.all(bucket_kl >= -1e-6)
-    kept = TeacherTopK.from_log_probs(teacher, 4).token_ids
-    inside = (kept == actions[:, None]).any(dim=-1)
+    kept_ids = TeacherTopK.from_log_probs(teacher, 4).token_ids
+    inside = (kept_ids == actions[:, None]).any(dim=-1)
     exact_rewards = reverse_kl_rewards(student, teacher, actions)
     assert torch.allclose(rewards[inside], exact_rewards[inside])

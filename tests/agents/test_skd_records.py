@@ -160,7 +160,7 @@ def test_record_top_k_above_vocabulary_rejected(tiny_teacher, tiny_tokenizer, en
         record_env(tiny_teacher, tiny_tokenizer, english_samples, record="top_k", record_top_k=len(tiny_tokenizer) + 1)
 
 
-def test_on_policy_distill_learns_from_a_small_top_k_record(tiny_teacher, tiny_tokenizer, english_samples, student):
+def test_on_policy_distill_small_top_k_record(tiny_teacher, tiny_tokenizer, english_samples, student):
     from agents.on_policy_distill import OnPolicyDistillAgent, OnPolicyDistillConfig
 
     env = record_env(tiny_teacher, tiny_tokenizer, english_samples, record="top_k", record_top_k=5)

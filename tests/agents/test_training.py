@@ -186,7 +186,7 @@ def test_batch_size_sets_episodes_per_step(tiny_model_dirs, tmp_path):
     assert [record["step"] for record in records] == [1, 2]
 
 
-def test_overwrite_keeps_the_old_run_when_the_new_one_is_rejected(tiny_model_dirs, tmp_path):
+def test_overwrite_rejected_run_keeps_folder(tiny_model_dirs, tmp_path):
     from tests.agents.test_resume import run_overrides
 
     overrides = run_overrides(tiny_model_dirs, tmp_path, "train.max_steps=1", "train.save_student=false")
@@ -205,7 +205,7 @@ def test_resume_and_overwrite_together_raise(tiny_model_dirs, tmp_path):
         Trainer(load_run_config(None, run_overrides(tiny_model_dirs, tmp_path)), resume=True, overwrite=True)
 
 
-def test_broken_symlink_named_like_an_output_counts_as_a_run(tiny_model_dirs, tmp_path):
+def test_broken_output_symlink_counts_as_run(tiny_model_dirs, tmp_path):
     from tests.agents.test_resume import run_overrides
 
     (tmp_path / "metrics.jsonl").symlink_to(tmp_path / "missing" / "metrics.jsonl")
@@ -220,7 +220,7 @@ def test_resume_without_checkpoint_names_overwrite(tiny_model_dirs, tmp_path):
         Trainer(load_run_config(None, run_overrides(tiny_model_dirs, tmp_path)), resume=True).run()
 
 
-def test_neg_reverse_kl_needs_an_agent_that_hands_log_probs(tiny_model_dirs, tmp_path):
+def test_neg_reverse_kl_needs_log_prob_agent(tiny_model_dirs, tmp_path):
     from tests.agents.test_resume import run_overrides
 
     config = load_run_config(None, run_overrides(tiny_model_dirs, tmp_path, "env.reward_mode=neg_reverse_kl"))

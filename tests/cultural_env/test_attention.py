@@ -47,7 +47,7 @@ def test_loader_picks_grouped_sdpa_on_cpu_unless_told(tiny_model_dirs):
     assert load_causal_lm(tiny_model_dirs["teacher"], device="cpu", attn_implementation="eager").config._attn_implementation == "eager"
 
 
-def test_default_attention_only_for_grouped_query_models_on_cpu(tiny_teacher):
+def test_default_attention_grouped_query_on_cpu(tiny_teacher):
     config = copy.deepcopy(tiny_teacher.config)
     assert default_attention(config, torch.device("cpu")) == GROUPED_SDPA
     assert default_attention(config, torch.device("cuda")) is None

@@ -44,9 +44,9 @@ def test_replaced_keys_are_copied_into_a_new_buffer(tiny_teacher):
     tiny_teacher(input_ids=torch.tensor([ids]), cache=cache, use_cache=True)
     for layer in cache.layers:  # new tensors, as a compaction's gather makes them
         layer.keys, layer.values = layer.keys[:, :, :12].clone(), layer.values[:, :, :12].clone()
-    kept = ids[:12]
-    logits = tiny_teacher(input_ids=torch.tensor([[3]]), position_ids=torch.tensor([[len(kept)]]), cache=cache, use_cache=True).logits
-    expected = tiny_teacher(input_ids=torch.tensor([kept + [3]])).logits
+    prefix_ids = ids[:12]
+    logits = tiny_teacher(input_ids=torch.tensor([[3]]), position_ids=torch.tensor([[len(prefix_ids)]]), cache=cache, use_cache=True).logits
+    expected = tiny_teacher(input_ids=torch.tensor([prefix_ids + [3]])).logits
     assert torch.allclose(logits[0, -1], expected[0, -1], atol=1e-5)
 
 

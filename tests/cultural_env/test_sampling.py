@@ -42,7 +42,8 @@ def test_draws_follow_the_distribution():
     logits = torch.log(probs).expand(20_000, -1)
     drawn = sample_tokens(logits, 1.0, 1.0, torch.Generator().manual_seed(0))
     frequencies = torch.bincount(drawn, minlength=5).float() / len(drawn)
-    assert frequencies[1] == 0 and frequencies[4] == 0
+    assert frequencies[1] == 0
+    assert frequencies[4] == 0
     # 20,000 draws put each frequency within about 0.01 (three standard deviations) of its probability.
     assert torch.allclose(frequencies, probs, atol=0.012)
 
@@ -53,7 +54,7 @@ def test_draws_never_pick_tokens_cut_by_top_p():
     assert set(drawn.tolist()) == {0, 1}
 
 
-def test_draw_handles_unnormalised_rows_and_a_single_live_token():
+def test_draw_unnormalised_and_single_token_rows():
     probs = torch.tensor([[0.0, 0.0, 3.0], [2.0, 2.0, 0.0]])
     drawn = draw_from_probs(probs.repeat(500, 1), torch.Generator().manual_seed(2)).view(500, 2)
     assert (drawn[:, 0] == 2).all()
