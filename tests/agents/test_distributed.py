@@ -58,25 +58,30 @@ def free_local_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_two_processes_match_one_with_double_accumulation(tiny_model_dirs, tmp_path):
-    parallel_dir = tmp_path / "parallel"
+def launch_two_processes(model_dirs: dict[str, str], parallel_dir: Path, *extra: str) -> dict[str, torch.Tensor]:
+    """Train with two processes through accelerate; check both end with the same weights and return rank 0's."""
     parallel_dir.mkdir()
-    script = tmp_path / "rank_script.py"
+    script = parallel_dir.parent / "rank_script.py"
     script.write_text(RANK_SCRIPT)
     command = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
         "--mixed_precision", "no", "--dynamo_backend", "no",
         "--main_process_ip", "127.0.0.1", "--main_process_port", str(free_local_port()),
-        str(script), str(parallel_dir), *overrides(tiny_model_dirs, parallel_dir),
+        str(script), str(parallel_dir), *overrides(model_dirs, parallel_dir, *extra),
     ]
     completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600, env=SINGLE_THREAD_ENV)
     assert completed.returncode == 0, completed.stderr[-3000:]
 
-    # Both processes hold the same weights after the run.
     rank0 = load_file(str(parallel_dir / "rank0.safetensors"))
     rank1 = load_file(str(parallel_dir / "rank1.safetensors"))
     for name in rank0:
         assert torch.equal(rank0[name], rank1[name]), name
+    return rank0
+
+
+def test_two_processes_match_one_with_double_accumulation(tiny_model_dirs, tmp_path):
+    parallel_dir = tmp_path / "parallel"
+    rank0 = launch_two_processes(tiny_model_dirs, parallel_dir)
 
     # Only the main process wrote the run folder: one record per step, episodes of both processes counted.
     records = [json.loads(line) for line in (parallel_dir / "metrics.jsonl").read_text().splitlines()]
@@ -97,3 +102,11 @@ def test_two_processes_match_one_with_double_accumulation(tiny_model_dirs, tmp_p
         difference = (parameter.detach() - rank0[name]).abs().max()
         assert moved > 1e-3, name
         assert difference <= 0.02 * moved, name
+
+
+def test_two_processes_with_batched_rollouts(tiny_model_dirs, tmp_path):
+    # Each process rolls out its two episodes in one batch and steps after each, in step with the other.
+    parallel_dir = tmp_path / "parallel"
+    launch_two_processes(tiny_model_dirs, parallel_dir, "train.num_envs=2")
+    records = [json.loads(line) for line in (parallel_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [record["step"] for record in records] == [1, 2]
