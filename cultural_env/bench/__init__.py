@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import transformers
 
 from cultural_env.bench.batched import batched_rollout
 from cultural_env.bench.loss_memory import QWEN3_VOCAB_SIZE, loss_peak_bytes
@@ -105,7 +106,14 @@ def run_benchmark(config: BenchConfig = BenchConfig()) -> dict[str, Any]:
         "batched": batched,
         "batched_per_row_blocks": per_row,
         "loss_memory": loss_memory,
-        "machine": {"cpu_threads": config.threads, "cpu_count": _cpu_count(), "platform": platform.platform(), "torch": torch.__version__},
+        "machine": {
+            "cpu_threads": config.threads,
+            "cpu_count": _cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
         "config": asdict(config),
     }
 

@@ -74,6 +74,7 @@ def test_cli_writes_json(tmp_path, monkeypatch, capsys):
     assert set(results["rollout"][0]) == ROLLOUT_KEYS
     assert set(results["batched"]) == {"1", "2"}
     assert set(results["batched_per_row_blocks"]) == {"1", "2"}
+    assert {"python", "torch", "transformers"} <= set(results["machine"])
     assert set(results["loss_memory"]) == {"T", "V", "peak_bytes", "naive_peak_bytes"}
 
 
