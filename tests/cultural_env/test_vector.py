@@ -306,3 +306,10 @@ def test_render_after_close_raises(env_kwargs):
     envs.close()
     with pytest.raises(EpisodeStateError, match="closed"):
         envs.render()
+
+
+def test_reset_mask_of_row_indices_raises(env_kwargs):
+    envs = CulturalTokenVectorEnv(2, **env_kwargs)
+    envs.reset(seed=0)
+    with pytest.raises(ConfigError, match="boolean array of shape .2,., got int64"):
+        envs.reset(options={"reset_mask": np.array([0, 1])})
