@@ -11,7 +11,7 @@ every forward.
 
 Importing this module registers the attention function and its mask builder under
 :data:`GROUPED_SDPA` with transformers' ``AttentionInterface`` and ``AttentionMaskInterface``.
-:func:`default_attention` says which implementation :func:`~cultural_env.models.load_causal_lm`
+:func:`default_attention` returns the implementation that :func:`~cultural_env.models.load_causal_lm`
 picks when the config leaves it unset, and :func:`use_default_attention` applies that choice
 to a built model.
 """

@@ -142,14 +142,14 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
         seeds = self._row_seeds(seed)
         super().reset(seed=seeds[0] if _is_integer(seed) else None)
         options = dict(options or {})
-        given = np.asarray(options.pop("reset_mask", np.ones(self.num_envs, dtype=bool)))
-        if given.dtype != np.bool_ or given.shape != (self.num_envs,):
+        requested_mask = np.asarray(options.pop("reset_mask", np.ones(self.num_envs, dtype=bool)))
+        if requested_mask.dtype != np.bool_ or requested_mask.shape != (self.num_envs,):
             # Row indices such as [0, 2] would otherwise be cast to a mask of the wrong rows.
             raise ConfigError(
-                f"reset_mask must be a boolean array of shape ({self.num_envs},), got {given.dtype} of shape {given.shape}; "
+                f"reset_mask must be a boolean array of shape ({self.num_envs},), got {requested_mask.dtype} of shape {requested_mask.shape}; "
                 "pass True for each row to reset"
             )
-        reset_mask = given
+        reset_mask = requested_mask
 
         per_row = self._row_options(options)
         if reset_mask.all():
