@@ -218,7 +218,8 @@ class CulturalTokenEnv(gym.Env):
         """Check ``action`` and its draft log-probabilities as ``step`` does, without changing any state.
 
         Return the block as token ids. The vector environment checks every row with this before
-        any row's ``prepare_step`` takes its draft log-probabilities, so a failed step changes no row.
+        any row's :meth:`prepare_checked_step` takes its draft log-probabilities, so a failed step
+        changes no row.
         """
         block = self._validate_action(action)
         self._check_draft_log_probs(len(block))
@@ -231,7 +232,10 @@ class CulturalTokenEnv(gym.Env):
         environment calls the two halves around one batched verification of all its rows. When
         ``prepare_step`` raises, the draft log-probabilities stay set for a retry.
         """
-        block = self.check_step(action)
+        return self.prepare_checked_step(self.check_step(action))
+
+    def prepare_checked_step(self, block: list[int]) -> tuple[list[int], int, np.ndarray | None]:
+        """Do what :meth:`prepare_step` does for a ``block`` that :meth:`check_step` returned, without checking it again."""
         draft_log_probs = self._take_draft_log_probs()
         verified, num_ignored = self._verifiable_part(block)
         return verified, num_ignored, draft_log_probs

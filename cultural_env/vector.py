@@ -175,9 +175,10 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
         stepping = [row for row in range(self.num_envs) if not self._autoreset[row] and np.size(blocks[row]) > 0]
         # Check every row before any row resets or takes its draft log-probabilities, so that a
         # step that raises changes nothing and can be retried with a fixed action.
+        checked: dict[int, list[int]] = {}
         for row in stepping:
             try:
-                self.envs[row].check_step(blocks[row])
+                checked[row] = self.envs[row].check_step(blocks[row])
             except CulturalKDError as error:
                 raise type(error)(f"row {row}: {error}") from error
 
@@ -188,7 +189,7 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
         for row in np.flatnonzero(self._autoreset):
             self._observations[row], info = self.envs[row].reset()
             infos = self._add_row_info(infos, info, int(row))
-        prepared = {row: self.envs[row].prepare_step(blocks[row]) for row in stepping}
+        prepared = {row: self.envs[row].prepare_checked_step(block) for row, block in checked.items()}
 
         verifications = self._verify({row: verified for row, (verified, _, _) in prepared.items()})
 
