@@ -159,7 +159,7 @@ class OnPolicyDistillAgent(SKDAgent):
         metrics["losses/reverse_kl"] = float(token_reverse_kl.mean())
         metrics["losses/tokens"] = float(len(actions))
         metrics["rollout/reward_mean"] = float(rewards.mean())
-        metrics.update(rollout_metrics(episode, episode.draft_lengths or self.gamma_history))
+        metrics.update(rollout_metrics(episode, self.gamma_history))
         return metrics
 
 

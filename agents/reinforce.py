@@ -212,7 +212,7 @@ class ReinforceAgent(SKDAgent):
         metrics["losses/tokens"] = float(len(actions))
         metrics["rollout/return_mean"] = float(returns.mean())
         metrics["rollout/baseline"] = baseline
-        metrics.update(rollout_metrics(episode, episode.draft_lengths or self.gamma_history))
+        metrics.update(rollout_metrics(episode, self.gamma_history))
         return metrics
 
     @torch.no_grad()

@@ -301,16 +301,20 @@ class SKDAgent:
         metrics = self.optimizer.backward(loss)
         metrics["losses/kd"] = float(loss.detach())
         metrics["losses/tokens"] = float(num_tokens)
-        metrics.update(rollout_metrics(episode, episode.draft_lengths or self.gamma_history))
+        metrics.update(rollout_metrics(episode, self.gamma_history))
         return metrics
 
 
 def rollout_metrics(episode: Episode, gamma_history: list[int]) -> dict[str, float]:
-    """Acceptance and draft-length statistics of one episode, namespaced ``rollout/``."""
+    """Return acceptance and draft-length statistics of one episode, namespaced ``rollout/``.
+
+    The draft lengths are the episode's ``draft_lengths`` when the rollout recorded them (batched
+    rollouts do), else ``gamma_history``, the lengths the agent kept while acting.
+    """
     blocks = [transition.info["accepted"] for transition in episode.transitions]
     drafted = sum(len(block) for block in blocks)
     accepted = sum(int(block.sum()) for block in blocks)
-    gammas = np.asarray(gamma_history or [0], dtype=np.float64)
+    gammas = np.asarray(episode.draft_lengths or gamma_history or [0], dtype=np.float64)
     return {
         "rollout/acceptance_rate": accepted / max(1, drafted),
         "rollout/first_token_acceptance": float(np.mean([bool(block[0]) for block in blocks])) if blocks else 0.0,
