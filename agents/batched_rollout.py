@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,8 +11,6 @@ from agents.base import Episode, Transition
 from agents.batched_student import BatchedStudentDrafter
 from agents.gamma import batch_block_lengths, next_block_size
 from cultural_env.vector import CulturalTokenVectorEnv
-
-logger = logging.getLogger(__name__)
 
 
 def run_batched_episodes(
@@ -28,7 +25,7 @@ def run_batched_episodes(
     top_p: float,
     shared_blocks: bool = True,
 ) -> list[Episode]:
-    """Roll out one episode per item of ``sample_ids`` (at most ``envs.num_envs``); return them in that order.
+    """Roll out one episode per item of ``sample_ids`` (at most ``envs.num_envs``) and return them in that order.
 
     Row r resets with ``seeds[r]`` on ``sample_ids[r]``, so its teacher corrections are those
     of ``CulturalTokenEnv.reset(seed=seeds[r])`` given the same blocks. Every step drafts one

@@ -134,7 +134,7 @@ class CulturalTokenVectorEnv(gym.vector.VectorEnv):
     # ----------------------------------------------------------------- vector API
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: Mapping[str, Any] | None = None):
-        """Reset every row, or the rows of ``options["reset_mask"]``; row r gets seed ``seed + r``.
+        """Reset every row, or the rows of ``options["reset_mask"]``, seeding row r with ``seed + r``.
 
         Resetting every row also empties the teacher's batched cache.
         """

@@ -59,7 +59,7 @@ def test_lookahead_tokens_start_next_block(tiny_teacher, tiny_tokenizer):
     assert drafter.lm.forward_calls == 4 + 1
 
 
-def test_without_lookahead_every_block_is_drafted_anew(tiny_teacher, tiny_tokenizer):
+def test_no_lookahead_drafts_each_block(tiny_teacher, tiny_tokenizer):
     vocab_size = len(tiny_tokenizer)
     prompts = [tiny_tokenizer(text, add_special_tokens=False)["input_ids"] for text in ("Hanbok", "Jeju island")]
     drafter = BatchedStudentDrafter(tiny_teacher, vocab_size, frozenset(), 2, lookahead=False)
@@ -68,7 +68,7 @@ def test_without_lookahead_every_block_is_drafted_anew(tiny_teacher, tiny_tokeni
     assert drafter.lm.forward_calls == 4 + 3
 
 
-def test_lookahead_tokens_are_dropped_when_sampling_settings_change(tiny_teacher, tiny_tokenizer):
+def test_sampling_change_drops_lookahead(tiny_teacher, tiny_tokenizer):
     prompts = [tiny_tokenizer(text, add_special_tokens=False)["input_ids"] for text in ("Hanbok", "Jeju island")]
     drafter = BatchedStudentDrafter(tiny_teacher, len(tiny_tokenizer), frozenset(), 2)
     blocks = drafter.draft(prompts, [1, 4], temperature=1.0, top_p=1.0)

@@ -3,7 +3,6 @@
 import json
 import math
 
-import numpy as np
 import pytest
 
 from agents.base import run_episode
@@ -81,7 +80,7 @@ def test_shared_blocks_write_the_same_tokens(vector_env, english_samples, sharpe
     assert max(len(e.transitions) for e in shared_episodes) <= max(len(e.transitions) for e in per_row_episodes)
 
 
-def test_fewer_items_than_rows_leave_rows_idle(vector_env, english_samples, sharpened_student):
+def test_spare_rows_stay_idle(vector_env, english_samples, sharpened_student):
     episodes, responses = batched_responses(vector_env, sharpened_student, [english_samples[1].id], shared_blocks=True)
     assert len(episodes) == 1
     assert len(responses[0]) > 0
@@ -123,7 +122,7 @@ def test_batched_resume_is_bitwise_equal(tiny_model_dirs, uninterrupted_batched,
     assert_same_weights(student_weights(uninterrupted_batched), student_weights(tmp_path))
 
 
-def test_batched_training_rejects_agents_without_rollout_batch(tiny_model_dirs, tmp_path):
+def test_batched_needs_rollout_batch(tiny_model_dirs, tmp_path):
     from examples.custom_agent import ImitationAgent
 
     config = load_run_config(None, run_overrides(tiny_model_dirs, tmp_path, "train.num_envs=2"))
@@ -131,13 +130,13 @@ def test_batched_training_rejects_agents_without_rollout_batch(tiny_model_dirs, 
         Trainer(config, agent_factory=ImitationAgent).run()
 
 
-def test_batched_training_rejects_neg_reverse_kl_rewards(tiny_model_dirs, tmp_path):
+def test_batched_rejects_neg_reverse_kl(tiny_model_dirs, tmp_path):
     config = load_run_config(None, run_overrides(tiny_model_dirs, tmp_path, "train.num_envs=2", "env.reward_mode=neg_reverse_kl"))
     with pytest.raises(ConfigError, match="neg_reverse_kl"):
         Trainer(config).run()
 
 
-def test_batched_resume_mid_accumulation_is_bitwise_equal(tiny_model_dirs, tmp_path_factory):
+def test_resume_mid_accumulation_exact(tiny_model_dirs, tmp_path_factory):
     # Two episodes per rollout batch and three per optimizer step: checkpoints fall inside an accumulation.
     extra = ("train.num_envs=2", "optim.gradient_accumulation_steps=3", "train.num_items=3", "train.save_every=1")
     reference = tmp_path_factory.mktemp("reference")
@@ -158,7 +157,7 @@ def test_batched_resume_mid_accumulation_is_bitwise_equal(tiny_model_dirs, tmp_p
     assert metric_steps(resumed) == metric_steps(reference)
 
 
-def test_batches_roll_out_only_what_the_steps_need(tiny_model_dirs, tmp_path):
+def test_batches_sized_to_remaining_steps(tiny_model_dirs, tmp_path):
     from agents.skd import SKDAgent
 
     rolled = []
@@ -174,7 +173,7 @@ def test_batches_roll_out_only_what_the_steps_need(tiny_model_dirs, tmp_path):
     assert metric_steps(tmp_path) == [1, 2]
 
 
-def test_policy_gradient_agents_warn_about_stale_batched_drafts(tiny_model_dirs, tmp_path, caplog):
+def test_policy_gradient_warns_stale_drafts(tiny_model_dirs, tmp_path, caplog):
     from agents.on_policy_distill import from_run_config
 
     config = load_run_config(None, run_overrides(tiny_model_dirs, tmp_path, "train.num_envs=2", "train.max_steps=2"))
@@ -186,7 +185,7 @@ def test_policy_gradient_agents_warn_about_stale_batched_drafts(tiny_model_dirs,
     assert "loss_policy" in record
 
 
-def test_num_envs_beyond_the_run_is_capped(tiny_model_dirs, tmp_path, caplog):
+def test_num_envs_capped_to_run(tiny_model_dirs, tmp_path, caplog):
     config = load_run_config(None, run_overrides(tiny_model_dirs, tmp_path, "train.num_envs=1000", "train.max_steps=2"))
     with caplog.at_level("WARNING", logger="agents.training"):
         trainer = Trainer(config)

@@ -100,7 +100,7 @@ def test_learns_from_every_record_kind(tiny_tokenizer, english_samples, record):
         assert metrics[record][key] == pytest.approx(metrics["log_probs"][key], abs=1e-4), key
 
 
-def test_top_k_rewards_bound_the_reverse_kl():
+def test_top_k_rewards_bound_reverse_kl():
     from agents.chunked_loss import TeacherTopK
     from agents.on_policy_distill import top_k_rewards
 

@@ -150,7 +150,7 @@ def test_unwritable_output_dir_rejected(tmp_path):
         Trainer(config).run()
 
 
-def test_new_run_refuses_a_folder_with_another_run(tiny_model_dirs, tmp_path):
+def test_new_run_rejects_used_folder(tiny_model_dirs, tmp_path):
     from tests.agents.test_resume import run_overrides
 
     overrides = run_overrides(tiny_model_dirs, tmp_path, "train.max_steps=1", "train.save_student=false")

@@ -19,7 +19,7 @@ def batched_logits(model, vocab_size):
     return lm.forward(tokens, lengths), lengths
 
 
-def test_grouped_sdpa_and_eager_agree_with_sdpa(tiny_teacher, tiny_tokenizer):
+def test_grouped_sdpa_eager_match_sdpa(tiny_teacher, tiny_tokenizer):
     vocab_size = len(tiny_tokenizer)
     expected, lengths = batched_logits(tiny_teacher, vocab_size)
     for implementation in (GROUPED_SDPA, "eager"):
@@ -42,7 +42,7 @@ def test_grouped_sdpa_gradients_match_sdpa(tiny_teacher):
         assert torch.allclose(grouped, plain, atol=1e-6)
 
 
-def test_loader_picks_grouped_sdpa_on_cpu_unless_told(tiny_model_dirs):
+def test_loader_default_attention_on_cpu(tiny_model_dirs):
     assert load_causal_lm(tiny_model_dirs["teacher"], device="cpu").config._attn_implementation == GROUPED_SDPA
     assert load_causal_lm(tiny_model_dirs["teacher"], device="cpu", attn_implementation="eager").config._attn_implementation == "eager"
 

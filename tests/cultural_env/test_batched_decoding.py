@@ -83,7 +83,7 @@ def test_prefill_into_empty_cache(tiny_teacher, tiny_tokenizer):
         assert torch.allclose(row_logits, expected, atol=1e-4), f"row {row}"
 
 
-def test_shared_prefix_length_matches_a_plain_scan():
+def test_shared_prefix_length_matches_scan():
     import random
 
     from cultural_env.batched_decoding import shared_prefix_length

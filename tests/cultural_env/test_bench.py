@@ -82,7 +82,7 @@ def test_cli_writes_json(tmp_path, monkeypatch, capsys):
     ("relative_path", "message"),
     [("missing/out.json", "folder .*missing not found; create it"), (".", "is a folder; give a file path")],
 )
-def test_cli_rejects_bad_json_path_before_running(tmp_path, monkeypatch, capsys, relative_path, message):
+def test_cli_rejects_bad_json_path(tmp_path, monkeypatch, capsys, relative_path, message):
     import cultural_env.bench
 
     def fail(config):

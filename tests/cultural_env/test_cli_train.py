@@ -61,7 +61,7 @@ def test_unknown_option_still_rejected(capsys):
     assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
 
 
-def test_sigterm_outside_training_ends_the_command_cleanly(monkeypatch, capsys):
+def test_sigterm_outside_training_exits_143(monkeypatch, capsys):
     import os
     import signal
 

@@ -50,7 +50,7 @@ def test_key_fact_recall_none_without_facts():
     assert key_fact_recall("anything", "nothing checkable here at all") is None
 
 
-def test_key_facts_korean_glossed_and_quoted_terms():
+def test_key_facts_korean_marked_terms():
     text = "홍동백서(紅東白西)는 진설 원칙이다. 이를 '가가례'라고 하며, 김치(kimchi)와도 관계없다. 성균관이 밝혔다."
     assert key_facts(text) == ["홍동백서", "김치", "가가례"]
 

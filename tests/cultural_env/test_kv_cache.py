@@ -7,7 +7,7 @@ from cultural_env.kv_cache import GrowingLayer, growing_cache
 
 
 def cached_logits(model, cache, chunks, crops):
-    """Feed ``chunks`` of ids through ``cache``, cropping ``crops[i]`` tokens before chunk i; return the last logits (V,)."""
+    """Feed ``chunks`` of ids through ``cache``, cropping ``crops[i]`` tokens before chunk i, and return the last logits (V,)."""
     for chunk, crop in zip(chunks, crops):
         if crop:
             cache.crop(-crop)
@@ -26,7 +26,7 @@ def test_growing_cache_gives_dynamic_cache_logits(tiny_teacher):
 
 
 @torch.no_grad()
-def test_one_token_forwards_write_into_the_same_buffer(tiny_teacher):
+def test_one_token_forwards_reuse_buffer(tiny_teacher):
     cache = growing_cache(tiny_teacher.config)
     tiny_teacher(input_ids=torch.tensor([list(range(5, 25))]), cache=cache, use_cache=True)
     layer = cache.layers[0]
@@ -38,7 +38,7 @@ def test_one_token_forwards_write_into_the_same_buffer(tiny_teacher):
 
 
 @torch.no_grad()
-def test_replaced_keys_are_copied_into_a_new_buffer(tiny_teacher):
+def test_replaced_keys_get_new_buffer(tiny_teacher):
     ids = list(range(5, 25))
     cache = growing_cache(tiny_teacher.config)
     tiny_teacher(input_ids=torch.tensor([ids]), cache=cache, use_cache=True)

@@ -48,7 +48,7 @@ def test_draws_follow_the_distribution():
     assert torch.allclose(frequencies, probs, atol=0.012)
 
 
-def test_draws_never_pick_tokens_cut_by_top_p():
+def test_draws_skip_top_p_cut_tokens():
     logits = torch.log(torch.tensor([[0.6, 0.3, 0.1]])).expand(5_000, -1)
     drawn = sample_tokens(logits, 1.0, 0.8, torch.Generator().manual_seed(1))
     assert set(drawn.tolist()) == {0, 1}

@@ -146,13 +146,13 @@ def test_reset_options_per_row(tiny_teacher, tiny_tokenizer, english_samples):
     assert list(infos["sample_id"]) == ids
 
 
-def test_reset_options_of_the_wrong_length_raise(tiny_teacher, tiny_tokenizer, english_samples):
+def test_reset_options_wrong_length_raise(tiny_teacher, tiny_tokenizer, english_samples):
     envs = CulturalTokenVectorEnv(2, teacher_model=tiny_teacher, tokenizer=tiny_tokenizer, samples=english_samples)
     with pytest.raises(ConfigError, match="one per row"):
         envs.reset(options={"sample_id": [english_samples[0].id]})
 
 
-def test_ansi_render_gives_one_text_per_row(env_kwargs):
+def test_ansi_render_one_text_per_row(env_kwargs):
     envs = gym.make_vec("CulturalKD-v0", num_envs=2, render_mode="ansi", **env_kwargs)
     envs.reset(seed=0)
     envs.step([np.array([5, 6], dtype=np.int64), np.array([7], dtype=np.int64)])
@@ -277,7 +277,7 @@ def test_failed_step_changes_no_row(env_kwargs, tiny_tokenizer):
     envs.close()
 
 
-def test_knowledge_cut_warns_once_for_all_rows(tiny_teacher, tiny_tokenizer, english_samples, caplog, monkeypatch):
+def test_knowledge_cut_warns_once(tiny_teacher, tiny_tokenizer, english_samples, caplog, monkeypatch):
     import cultural_env.env
 
     monkeypatch.setattr(cultural_env.env, "_knowledge_cut_warned", False)
@@ -290,7 +290,7 @@ def test_knowledge_cut_warns_once_for_all_rows(tiny_teacher, tiny_tokenizer, eng
     assert caplog.text.count("keeping the first 8") == 1
 
 
-def test_failed_set_draft_log_probs_sets_no_row(env_kwargs):
+def test_failed_set_log_probs_sets_nothing(env_kwargs):
     envs = CulturalTokenVectorEnv(2, **{**env_kwargs, "reward_mode": "neg_reverse_kl"})
     envs.reset(seed=0)
     with pytest.raises(InvalidActionError, match="row 1"):
